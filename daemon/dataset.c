@@ -29,9 +29,9 @@
 struct dctx {
   const char *file;
   struct sbx_diag *diag;
-  size_t line;     /* 1-based physical line being parsed */
-  size_t index;    /* 0-based ordinal of the case being parsed */
-  const char *id;  /* id of that case once known, else NULL */
+  size_t line;    /* 1-based physical line being parsed */
+  size_t index;   /* 0-based ordinal of the case being parsed */
+  const char *id; /* id of that case once known, else NULL */
   /* Cases so far, and the line each came from (for duplicate ids). */
   Sbx__V1__Case **cases;
   size_t *lines;
@@ -63,10 +63,10 @@ void sbx__dataset_case_name(const char *id, char *buf, size_t len) {
 }
 
 /* Fills the diag with "FILE:LINE:COL: cases[..].FIELD: WHAT; FIX". */
-static int dfail(struct dctx *c, size_t col, const char *field,
-                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int dfail(struct dctx *c, size_t col, const char *field,
-                 const char *fmt, ...) {
+static int dfail(struct dctx *c, size_t col, const char *field, const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+static int dfail(struct dctx *c, size_t col, const char *field, const char *fmt,
+                 ...) {
   char what[768], who[96];
   va_list ap;
 
@@ -142,8 +142,7 @@ static int idset_grow(struct dctx *c) {
 
 /* Looks id up; if absent, records it as case number idx. Returns the index
  * of an earlier case with the same id, SIZE_MAX if none, or sets *rc. */
-static size_t idset_add(struct dctx *c, const char *id, size_t idx,
-                        int *rc) {
+static size_t idset_add(struct dctx *c, const char *id, size_t idx, int *rc) {
   uint64_t h = fnv1a(id);
   size_t j;
 
@@ -230,8 +229,8 @@ static int set_string(char **dst, const char *s) {
   return 0;
 }
 
-static void unknown_key_hint(const char *key, const char *const *keys,
-                             size_t n, char *buf, size_t len) {
+static void unknown_key_hint(const char *key, const char *const *keys, size_t n,
+                             char *buf, size_t len) {
   const char *near = sbx_suggest(key, keys, n);
   size_t o;
 
@@ -241,13 +240,12 @@ static void unknown_key_hint(const char *key, const char *const *keys,
   }
   o = (size_t)snprintf(buf, len, "known keys are");
   for (size_t i = 0; i < n && o < len; i++)
-    o += (size_t)snprintf(buf + o, len - o, "%s %s", i == 0 ? "" : ",",
-                          keys[i]);
+    o +=
+        (size_t)snprintf(buf + o, len - o, "%s %s", i == 0 ? "" : ",", keys[i]);
 }
 
-static const char *const expect_keys[] = {"status", "exact", "exact_base64",
-                                          "sha256", "json",  "label",
-                                          "number"};
+static const char *const expect_keys[] = {
+    "status", "exact", "exact_base64", "sha256", "json", "label", "number"};
 #define N_EXPECT_KEYS (sizeof(expect_keys) / sizeof(expect_keys[0]))
 
 static int is_expect_key(const char *key) {
@@ -293,8 +291,7 @@ static int parse_json_field(struct dctx *c, size_t i, json_t *item,
   path = json_string_value(v);
   if (json_string_length(v) == 0 || json_string_length(v) > JSON_PATH_MAX ||
       path[0] == '.' || path[json_string_length(v) - 1] == '.' ||
-      strstr(path, "..") != NULL ||
-      has_control(path, json_string_length(v))) {
+      strstr(path, "..") != NULL || has_control(path, json_string_length(v))) {
     sbx_format_quoted(path, json_string_length(v), q, sizeof(q));
     return dfail(c, 1, field,
                  "bad path %s; write dot-separated keys and array indexes, "
@@ -358,8 +355,7 @@ static int parse_expect(struct dctx *c, json_t *obj, Sbx__V1__Expectation *e) {
         break;
     snprintf(field, sizeof(field), "expect.%s", key);
     if (k == n_keys) {
-      unknown_key_hint(key, keys, n_keys, hint,
-                       sizeof(hint));
+      unknown_key_hint(key, keys, n_keys, hint, sizeof(hint));
       sbx_format_quoted(key, strlen(key), q, sizeof(q));
       return dfail(c, 1, "expect", "unknown key %s; %s", q, hint);
     }
@@ -370,8 +366,7 @@ static int parse_expect(struct dctx *c, json_t *obj, Sbx__V1__Expectation *e) {
                      "expected an HTTP status code from 100 to 599; write "
                      "e.g. \"status\": 200");
       e->status = (uint32_t)json_integer_value(v);
-    } else if (strcmp(key, "exact") == 0 ||
-               strcmp(key, "exact_base64") == 0) {
+    } else if (strcmp(key, "exact") == 0 || strcmp(key, "exact_base64") == 0) {
       int b64 = strcmp(key, "exact_base64") == 0;
       if (!json_is_string(v))
         return dfail(c, 1, field, "expected a string, got %s; write e.g. %s",
@@ -386,8 +381,7 @@ static int parse_expect(struct dctx *c, json_t *obj, Sbx__V1__Expectation *e) {
                        "not valid base64; use the standard alphabet "
                        "(A-Z a-z 0-9 + /) with = padding");
       } else {
-        rc = copy_bytes(json_string_value(v), json_string_length(v),
-                        &e->exact);
+        rc = copy_bytes(json_string_value(v), json_string_length(v), &e->exact);
       }
       if (rc != 0)
         return rc;
@@ -455,9 +449,8 @@ bad_sha:
 
 /* Builds one case from obj. On success *out owns it. */
 static int parse_case(struct dctx *c, json_t *obj, Sbx__V1__Case **out) {
-  static const char *const keys[] = {"id",   "input",  "input_base64",
-                                     "path", "arrival_offset_us",
-                                     "expect"};
+  static const char *const keys[] = {
+      "id", "input", "input_base64", "path", "arrival_offset_us", "expect"};
   Sbx__V1__Case *k = NULL;
   const char *key, *id;
   char hint[200], q[96];
@@ -526,8 +519,7 @@ static int parse_case(struct dctx *c, json_t *obj, Sbx__V1__Case **out) {
         goto out;
     } else if (strcmp(key, "input_base64") == 0) {
       rc = json_is_string(v) ? decode_base64(json_string_value(v),
-                                              json_string_length(v),
-                                              &k->input)
+                                             json_string_length(v), &k->input)
                              : SBX_EINVAL;
       if (rc == SBX_EINVAL)
         rc = dfail(c, 1, key,
@@ -700,6 +692,13 @@ int sbx_dataset_parse(const char *file, const char *buf, size_t len,
       goto out;
     }
     obj = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    if (obj == NULL && (json_error_code(&jerr) == json_error_out_of_memory ||
+                        jerr.text[0] == '\0')) {
+      /* jansson says little when an allocation fails; not the file's
+       * fault either way. */
+      rc = SBX_ENOMEM;
+      goto out;
+    }
     if (obj == NULL) {
       rc = dfail(&c, jerr.column > 0 ? (size_t)jerr.column : 1, NULL,
                  "invalid JSON: %s; write one JSON object per line", jerr.text);
@@ -747,8 +746,7 @@ int sbx_dataset_parse(const char *file, const char *buf, size_t len,
   rc = 0;
 out:
   if (rc == SBX_ENOMEM && diag != NULL)
-    sbx_diag_set(diag, "%s: out of memory while reading the dataset",
-                 c.file);
+    sbx_diag_set(diag, "%s: out of memory while reading the dataset", c.file);
   json_decref(obj);
   for (size_t i = 0; i < c.n; i++)
     protobuf_c_message_free_unpacked(&c.cases[i]->base, NULL);
@@ -782,7 +780,8 @@ int sbx__read_file(const char *path, size_t max, char **buf, size_t *len,
     goto out;
   }
   if ((uint64_t)st.st_size > max) {
-    sbx_diag_set(diag, "%s: file is %lld bytes, over the %zu byte limit; "
+    sbx_diag_set(diag,
+                 "%s: file is %lld bytes, over the %zu byte limit; "
                  "make it smaller",
                  path, (long long)st.st_size, max);
     goto out;

@@ -541,7 +541,9 @@ static void text_criteria(FILE *f, const Sbx__V1__Result *res, int color) {
 
   if (res->n_criteria == 0) {
     label(f, "criteria");
-    fputs("none\n", f);
+    fputs(res->verdict == SBX__V1__VERDICT__VERDICT_ERROR ? "not assessed\n"
+                                                          : "none\n",
+          f);
     return;
   }
   fputs("criteria\n", f);

@@ -43,6 +43,8 @@ static const char usage_main[] =
     "                                 print a stored result again\n"
     "  sbx result list [--data-dir DIR]\n"
     "                                 list the runs in a store\n"
+    "  sbx result samples RUN_ID [--data-dir DIR]\n"
+    "                                 every request of a run, as CSV\n"
     "  sbx version                    print the version\n"
     "  sbx help [COMMAND]             show help for a command\n"
     "\n"
@@ -97,9 +99,12 @@ static const char usage_spec[] =
 static const char usage_result[] =
     "Usage: sbx result show RUN_ID [--data-dir DIR] [--json] [--no-color]\n"
     "       sbx result list [--data-dir DIR]\n"
+    "       sbx result samples RUN_ID [--data-dir DIR]\n"
     "\n"
     "show prints a stored result again (as the summary, or as JSON with\n"
-    "--json) and exits with its verdict's code; list prints one line per run.\n"
+    "--json) and exits with its verdict's code; list prints one line per run;\n"
+    "samples prints every stored request of a run as CSV (times in ns from\n"
+    "the start of the run; latency_us from the scheduled time).\n"
     "--data-dir defaults to ./" DEFAULT_DATA_DIR ".\n";
 
 static int verdict_exit(Sbx__V1__Verdict v) {
@@ -378,6 +383,18 @@ static int list_one(const Sbx__V1__Run *run, void *arg) {
   return 0;
 }
 
+static int print_sample(const Sbx__V1__Sample *s, void *arg) {
+  const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+      &sbx__v1__error_class__descriptor, s->error);
+  (void)arg;
+  printf("%" PRIu64 ",%" PRIu32 ",%s,%" PRId64 ",%" PRId64 ",%" PRId64
+         ",%" PRId64 ",%" PRIu32 ",%s,%" PRIu64 "\n",
+         s->seq, s->case_index, s->warmup ? "warmup" : "measure", s->sched_ns,
+         s->send_ns, s->done_ns, (s->done_ns - s->sched_ns) / 1000, s->status,
+         v ? v->name + strlen("ERROR_CLASS_") : "?", s->body_bytes);
+  return 0;
+}
+
 static int cmd_result(int argc, char **argv) {
   enum { O_DATA = 256, O_JSON, O_NOCOLOR, O_HELP };
   static const struct option opts[] = {
@@ -424,6 +441,11 @@ static int cmd_result(int argc, char **argv) {
                       "printed by sbx test or sbx result list)\n");
       return EXIT_USAGE;
     }
+  } else if (strcmp(verb, "samples") == 0) {
+    if (optind + 2 != argc || parse_u64(argv[optind + 1], &id) != 0) {
+      fprintf(stderr, "sbx result samples: expected one RUN_ID\n");
+      return EXIT_USAGE;
+    }
   } else if (strcmp(verb, "list") != 0 || optind + 1 != argc) {
     fputs(usage_result, stderr);
     return EXIT_USAGE;
@@ -442,6 +464,22 @@ static int cmd_result(int argc, char **argv) {
   }
   if (strcmp(verb, "list") == 0) {
     rc = sbx_store_list_runs(st, list_one, NULL);
+    code = rc == 0 ? EXIT_PASS : EXIT_NORUN;
+    goto out;
+  }
+  if (strcmp(verb, "samples") == 0) {
+    Sbx__V1__Run *run = NULL;
+    rc = sbx_store_get_run(st, id, &run);
+    if (rc != 0) {
+      fprintf(stderr, "sbx result samples: no run %" PRIu64 " in %s\n", id,
+              dir);
+      code = rc == SBX_ENOENT ? EXIT_USAGE : EXIT_NORUN;
+      goto out;
+    }
+    sbx__v1__run__free_unpacked(run, NULL);
+    printf("seq,case,phase,sched_ns,send_ns,done_ns,latency_us,status,error,"
+           "body_bytes\n");
+    rc = sbx_store_foreach_sample(st, id, print_sample, NULL);
     code = rc == 0 ? EXIT_PASS : EXIT_NORUN;
     goto out;
   }

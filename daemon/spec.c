@@ -243,8 +243,7 @@ static int load_node(struct sctx *c, yaml_parser_t *p, const yaml_event_t *ev,
   unsigned long line = ev->start_mark.line + 1, col = ev->start_mark.column + 1;
 
   *out = NULL;
-  if (ev->type == YAML_ALIAS_EVENT)
-  {
+  if (ev->type == YAML_ALIAS_EVENT) {
     char q[96];
     const char *a = (const char *)ev->data.alias.anchor;
     sbx_format_quoted(a, strlen(a), q, sizeof(q));
@@ -334,11 +333,10 @@ static int load_node(struct sctx *c, yaml_parser_t *p, const yaml_event_t *ev,
       if (kev.type == YAML_MAPPING_END_EVENT)
         break;
       if (kev.type != YAML_SCALAR_EVENT && kev.type != YAML_ALIAS_EVENT) {
-        rc = fail_at(c, kev.start_mark.line + 1, kev.start_mark.column + 1,
-                     path,
-                     "a key must be plain text, not a %s; write key: value",
-                     kev.type == YAML_MAPPING_START_EVENT ? "mapping"
-                                                          : "sequence");
+        rc = fail_at(
+            c, kev.start_mark.line + 1, kev.start_mark.column + 1, path,
+            "a key must be plain text, not a %s; write key: value",
+            kev.type == YAML_MAPPING_START_EVENT ? "mapping" : "sequence");
         goto out;
       }
       if ((rc = load_node(c, p, &kev, path, depth + 1, &key)) != 0)
@@ -486,14 +484,12 @@ static int map_fields(struct sctx *c, const struct ynode *n, const char *path,
       const char *near = sbx_suggest(key->str, keys, nk);
       size_t o = 0;
       if (near != NULL)
-        return fail(c, key, kpath, "unknown key; did you mean \"%s\"?",
-                    near);
+        return fail(c, key, kpath, "unknown key; did you mean \"%s\"?", near);
       list[0] = '\0';
       for (size_t j = 0; j < nk && o < sizeof(list); j++)
         o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
                               j == 0 ? "" : ", ", keys[j]);
-      return fail(c, key, kpath, "unknown key; valid keys here are %s",
-                  list);
+      return fail(c, key, kpath, "unknown key; valid keys here are %s", list);
     }
   }
   return 0;
@@ -519,11 +515,9 @@ static int get_text(struct sctx *c, const struct ynode *n, const char *path,
   }
   for (size_t i = 0; i < n->len; i++) {
     unsigned char ch = (unsigned char)n->str[i];
-    if ((ch < 0x20 || ch == 0x7f) &&
-        !(multiline && (ch == '\n' || ch == '\t')))
+    if ((ch < 0x20 || ch == 0x7f) && !(multiline && (ch == '\n' || ch == '\t')))
       return fail(c, n, path,
-                  "contains a control character (byte 0x%02x); remove it",
-                  ch);
+                  "contains a control character (byte 0x%02x); remove it", ch);
   }
   *out = n->str;
   return 0;
@@ -564,9 +558,9 @@ static int get_enum(struct sctx *c, const struct ynode *n, const char *path,
       }
   list[0] = '\0';
   for (size_t i = 0; i < nw && o < sizeof(list); i++)
-    o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
-                          i == 0 ? "" : (i + 1 == nw ? " or " : ", "),
-                          words[i]);
+    o +=
+        (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+                         i == 0 ? "" : (i + 1 == nw ? " or " : ", "), words[i]);
   {
     const char *near =
         n->kind == Y_SCALAR ? sbx_suggest(n->str, words, nw) : NULL;
@@ -582,8 +576,7 @@ static int get_uint(struct sctx *c, const struct ynode *n, const char *path,
   char what[96];
   uint64_t v;
 
-  if (n->kind != Y_SCALAR || sbx_parse_uint64(n->str, hi, &v) != 0 ||
-      v < lo) {
+  if (n->kind != Y_SCALAR || sbx_parse_uint64(n->str, hi, &v) != 0 || v < lo) {
     if (hi == UINT64_MAX && lo == 0)
       snprintf(what, sizeof(what), "a whole number >= 0");
     else
@@ -596,9 +589,8 @@ static int get_uint(struct sctx *c, const struct ynode *n, const char *path,
 }
 
 /* A duration in (or from 0 when allow_zero) up to 30 days. */
-static int get_duration(struct sctx *c, const struct ynode *n,
-                        const char *path, int allow_zero,
-                        const char *example, int64_t *out) {
+static int get_duration(struct sctx *c, const struct ynode *n, const char *path,
+                        int allow_zero, const char *example, int64_t *out) {
   int64_t v;
 
   if (n->kind != Y_SCALAR || sbx_parse_duration_us(n->str, &v) != 0)
@@ -606,14 +598,13 @@ static int get_duration(struct sctx *c, const struct ynode *n,
   if (v == 0 && !allow_zero)
     return fail(c, n, path, "must be more than 0s; write e.g. %s", example);
   if (v > MAX_LOAD_DURATION_US)
-    return fail(c, n, path, "must be at most 30 days; write e.g. %s",
-                example);
+    return fail(c, n, path, "must be at most 30 days; write e.g. %s", example);
   *out = v;
   return 0;
 }
 
-static int get_fraction(struct sctx *c, const struct ynode *n,
-                        const char *path, const char *example, double *out) {
+static int get_fraction(struct sctx *c, const struct ynode *n, const char *path,
+                        const char *example, double *out) {
   if (n->kind != Y_SCALAR || sbx_parse_fraction(n->str, out) != 0)
     return bad(c, n, path, "a fraction from 0 to 1 or a percentage like 1%",
                example);
@@ -656,8 +647,8 @@ static void spec_duration(int64_t us, char *buf, size_t len) {
     snprintf(buf, len, "%lldus", (long long)us);
 }
 
-static int missing(struct sctx *c, const struct ynode *parent,
-                   const char *path, const char *why) {
+static int missing(struct sctx *c, const struct ynode *parent, const char *path,
+                   const char *why) {
   return fail(c, parent, path, "missing; %s", why);
 }
 
@@ -682,8 +673,8 @@ static const struct metric metrics[] = {
 };
 
 static const char *const metric_names[] = {
-    "latency.min", "latency.p50",  "latency.p90", "latency.p99",
-    "latency.p999", "latency.max", "latency.mean", "error_rate",
+    "latency.min",  "latency.p50", "latency.p90",   "latency.p99",
+    "latency.p999", "latency.max", "latency.mean",  "error_rate",
     "dropped_rate", "throughput",  "achieved_rate", "accuracy",
     "macro_f1",     "mae",         "rmse",
 };
@@ -738,8 +729,8 @@ static int is_tchar(unsigned char ch) {
          (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-static int parse_header(struct sctx *c, const struct ynode *n,
-                        const char *path, Sbx__V1__Header **out) {
+static int parse_header(struct sctx *c, const struct ynode *n, const char *path,
+                        Sbx__V1__Header **out) {
   static const char *const keys[] = {"name", "value"};
   static const char *const forbidden[] = {"Content-Length", "Host",
                                           "Connection", "Transfer-Encoding"};
@@ -816,8 +807,7 @@ static int check_req_path(struct sctx *c, const struct ynode *n,
                 "path: \"/api/{id}\" or path: \"{path}\"",
                 q);
   if (n->len > 2048)
-    return fail(c, n, path, "too long (%zu bytes); keep it to 2048",
-                n->len);
+    return fail(c, n, path, "too long (%zu bytes); keep it to 2048", n->len);
   for (size_t i = 0; i < n->len; i++) {
     unsigned char ch = (unsigned char)s[i];
     if (ch <= 0x20 || ch == 0x7f)
@@ -847,10 +837,9 @@ static int check_req_path(struct sctx *c, const struct ynode *n,
 
 static int parse_interface(struct sctx *c, const struct ynode *n,
                            Sbx__V1__Interface *it) {
-  static const char *const keys[] = {"kind",         "method",
-                                     "path",         "headers",
-                                     "content_type", "max_body_bytes",
-                                     "http_client"};
+  static const char *const keys[] = {
+      "kind",         "method",         "path",       "headers",
+      "content_type", "max_body_bytes", "http_client"};
   static const char *const kinds[] = {"http", "plugin"};
   static const char *const methods[] = {"GET", "HEAD",  "POST",
                                         "PUT", "PATCH", "DELETE"};
@@ -864,15 +853,15 @@ static int parse_interface(struct sctx *c, const struct ynode *n,
   if (v[0] == NULL)
     return missing(c, n, "interface.kind",
                    "write kind: http (or kind: plugin)");
-  if ((rc = get_enum(c, v[0], "interface.kind", kinds, ARRAY_LEN(kinds),
-                     "kind", &idx)) != 0)
+  if ((rc = get_enum(c, v[0], "interface.kind", kinds, ARRAY_LEN(kinds), "kind",
+                     &idx)) != 0)
     return rc;
   it->kind = idx == 0 ? SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP
                       : SBX__V1__INTERFACE_KIND__INTERFACE_KIND_PLUGIN;
 
   if (v[1] != NULL) {
-    if ((rc = get_enum(c, v[1], "interface.method", methods,
-                       ARRAY_LEN(methods), "method", &idx)) != 0)
+    if ((rc = get_enum(c, v[1], "interface.method", methods, ARRAY_LEN(methods),
+                       "method", &idx)) != 0)
       return rc;
     if (set_str(&it->method, methods[idx]) != 0)
       return SBX_ENOMEM;
@@ -890,8 +879,7 @@ static int parse_interface(struct sctx *c, const struct ynode *n,
     const struct ynode *hs = v[3];
     char hpath[PATH_LEN];
     if (hs->kind != Y_SEQ)
-      return bad(c, hs, "interface.headers",
-                 "a sequence of name/value pairs",
+      return bad(c, hs, "interface.headers", "a sequence of name/value pairs",
                  "headers: [{name: Accept, value: \"*/*\"}]");
     if (hs->n > MAX_HEADERS)
       return fail(c, hs, "interface.headers",
@@ -923,8 +911,7 @@ static int parse_interface(struct sctx *c, const struct ynode *n,
     uint64_t sz;
     if (v[5]->kind != Y_SCALAR || sbx_parse_size(v[5]->str, &sz) != 0)
       return bad(c, v[5], "interface.max_body_bytes",
-                 "a size like 65536, 512KiB or 4MiB",
-                 "max_body_bytes: 4MiB");
+                 "a size like 65536, 512KiB or 4MiB", "max_body_bytes: 4MiB");
     if (sz == 0 || sz > MAX_BODY) {
       char got[96];
       return fail(c, v[5], "interface.max_body_bytes",
@@ -960,8 +947,8 @@ static int parse_dataset_ref(struct sctx *c, const struct ynode *n,
     return missing(c, n, "dataset.path",
                    "write e.g. path: dataset.jsonl (relative to the spec's "
                    "directory)");
-  if ((rc = get_text(c, v[0], "dataset.path", 1024, 0,
-                     "path: dataset.jsonl", &p)) != 0)
+  if ((rc = get_text(c, v[0], "dataset.path", 1024, 0, "path: dataset.jsonl",
+                     &p)) != 0)
     return rc;
   sbx_format_quoted(p, strlen(p), q, sizeof(q));
   if (p[0] == '/')
@@ -982,9 +969,8 @@ static int parse_dataset_ref(struct sctx *c, const struct ynode *n,
   }
   if (set_str(&d->path, p) != 0)
     return SBX_ENOMEM;
-  if (v[1] != NULL &&
-      (rc = get_bool(c, v[1], "dataset.private", "private: true",
-                     &d->private_)) != 0)
+  if (v[1] != NULL && (rc = get_bool(c, v[1], "dataset.private",
+                                     "private: true", &d->private_)) != 0)
     return rc;
   return 0;
 }
@@ -992,13 +978,23 @@ static int parse_dataset_ref(struct sctx *c, const struct ynode *n,
 static int parse_load(struct sctx *c, const struct ynode *n,
                       Sbx__V1__Load *ld) {
   enum {
-    K_MODEL, K_CONC, K_RATE, K_SPACING, K_MIF, K_WARMUP, K_MIN_DUR,
-    K_MIN_CASES, K_MAX_DUR, K_TIMEOUT, K_SEED, K_N
+    K_MODEL,
+    K_CONC,
+    K_RATE,
+    K_SPACING,
+    K_MIF,
+    K_WARMUP,
+    K_MIN_DUR,
+    K_MIN_CASES,
+    K_MAX_DUR,
+    K_TIMEOUT,
+    K_SEED,
+    K_N
   };
   static const char *const keys[K_N] = {
-      "model",        "concurrency", "rate",      "spacing",
-      "max_in_flight", "warmup",     "min_duration", "min_cases",
-      "max_duration", "timeout",     "seed"};
+      "model",         "concurrency", "rate",         "spacing",
+      "max_in_flight", "warmup",      "min_duration", "min_cases",
+      "max_duration",  "timeout",     "seed"};
   static const char *const models[] = {"closed", "open", "trace"};
   static const char *const spacings[] = {"constant", "poisson"};
   const struct ynode *v[K_N];
@@ -1158,8 +1154,7 @@ static int parse_string_list(struct sctx *c, const struct ynode *n,
         for (size_t j = 0; j < n_allowed && o < sizeof(list); j++)
           o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
                                 j == 0 ? "" : ", ", allowed[j]);
-        return fail(c, it, ipath, "unknown value %s; use one of %s", q,
-                    list);
+        return fail(c, it, ipath, "unknown value %s; use one of %s", q, list);
       }
     }
     for (size_t j = 0; j < *n_out; j++)
@@ -1176,23 +1171,21 @@ static int parse_string_list(struct sctx *c, const struct ynode *n,
 
 static int parse_checks(struct sctx *c, const struct ynode *n,
                         Sbx__V1__Checks *ck) {
-  static const char *const keys[] = {"verify_body", "labels",
-                                     "number_abs_tolerance",
-                                     "number_rel_tolerance"};
+  static const char *const keys[] = {
+      "verify_body", "labels", "number_abs_tolerance", "number_rel_tolerance"};
   const struct ynode *v[ARRAY_LEN(keys)];
   int rc;
 
   if ((rc = map_fields(c, n, "checks", keys, ARRAY_LEN(keys), v,
                        "verify_body: true")) != 0)
     return rc;
-  if (v[0] != NULL && (rc = get_bool(c, v[0], "checks.verify_body",
-                                     "verify_body: true",
-                                     &ck->verify_body)) != 0)
+  if (v[0] != NULL &&
+      (rc = get_bool(c, v[0], "checks.verify_body", "verify_body: true",
+                     &ck->verify_body)) != 0)
     return rc;
-  if (v[1] != NULL &&
-      (rc = parse_string_list(c, v[1], "checks.labels", NULL, 0,
-                              "labels: [spam, ham]", &ck->n_labels,
-                              &ck->labels)) != 0)
+  if (v[1] != NULL && (rc = parse_string_list(c, v[1], "checks.labels", NULL, 0,
+                                              "labels: [spam, ham]",
+                                              &ck->n_labels, &ck->labels)) != 0)
     return rc;
   if (v[2] != NULL && (rc = get_nonneg(c, v[2], "checks.number_abs_tolerance",
                                        "number_abs_tolerance: 0.01",
@@ -1223,8 +1216,7 @@ static int parse_criterion(struct sctx *c, const struct ynode *n,
   int ok;
 
   if (!is_scalar(n))
-    return bad(c, n, path, "a rule METRIC OP BOUND",
-               "- latency.p99 <= 50ms");
+    return bad(c, n, path, "a rule METRIC OP BOUND", "- latency.p99 <= 50ms");
   sbx_format_quoted(n->str, n->len, q, sizeof(q));
   s = n->str;
   while (*s == ' ')
@@ -1292,14 +1284,14 @@ static int parse_criterion(struct sctx *c, const struct ynode *n,
     snprintf(ex, sizeof(ex), "%s %s 50ms", m->name, op_s);
     if (!ok)
       return fail(c, n, path,
-                  "bound \"%s\" of %s is not a duration; write e.g. %s",
-                  bound, m->name, ex);
+                  "bound \"%s\" of %s is not a duration; write e.g. %s", bound,
+                  m->name, ex);
     break;
   }
   case B_FRACTION:
     ok = sbx_parse_fraction(bound, &b) == 0;
-    snprintf(ex, sizeof(ex), "%s %s 0.01 or %s %s 1%%", m->name, op_s,
-             m->name, op_s);
+    snprintf(ex, sizeof(ex), "%s %s 0.01 or %s %s 1%%", m->name, op_s, m->name,
+             op_s);
     if (!ok)
       return fail(c, n, path,
                   "bound \"%s\" of %s must be a fraction from 0 to 1 or a "
@@ -1346,9 +1338,8 @@ syntax:
 
 static int parse_validity(struct sctx *c, const struct ynode *n,
                           Sbx__V1__Validity *va) {
-  static const char *const keys[] = {"max_schedule_lag_p99",
-                                     "max_rate_deviation",
-                                     "max_dropped_fraction"};
+  static const char *const keys[] = {
+      "max_schedule_lag_p99", "max_rate_deviation", "max_dropped_fraction"};
   const struct ynode *v[ARRAY_LEN(keys)];
   int rc;
 
@@ -1360,10 +1351,9 @@ static int parse_validity(struct sctx *c, const struct ynode *n,
                          "max_schedule_lag_p99: 10ms",
                          &va->max_schedule_lag_p99_us)) != 0)
     return rc;
-  if (v[1] != NULL &&
-      (rc = get_fraction(c, v[1], "validity.max_rate_deviation",
-                         "max_rate_deviation: 0.01",
-                         &va->max_rate_deviation)) != 0)
+  if (v[1] != NULL && (rc = get_fraction(c, v[1], "validity.max_rate_deviation",
+                                         "max_rate_deviation: 0.01",
+                                         &va->max_rate_deviation)) != 0)
     return rc;
   if (v[2] != NULL &&
       (rc = get_fraction(c, v[2], "validity.max_dropped_fraction",
@@ -1432,16 +1422,27 @@ static Sbx__V1__Scenario *scenario_new(void) {
 static int build_scenario(struct sctx *c, const struct ynode *root,
                           Sbx__V1__Scenario **out) {
   enum {
-    K_NAME, K_VERSION, K_TITLE, K_DESC, K_SCORE, K_LAYERS, K_INTERFACE,
-    K_DATASET, K_LOAD, K_CHECKS, K_CRITERIA, K_VALIDITY, K_N
+    K_NAME,
+    K_VERSION,
+    K_TITLE,
+    K_DESC,
+    K_SCORE,
+    K_LAYERS,
+    K_INTERFACE,
+    K_DATASET,
+    K_LOAD,
+    K_CHECKS,
+    K_CRITERIA,
+    K_VALIDITY,
+    K_N
   };
   static const char *const keys[K_N] = {
-      "name",      "version", "title", "description",
-      "score",     "required_layers", "interface", "dataset",
-      "load",      "checks",  "criteria", "validity"};
-  static const char *const layers[] = {"uid",        "rlimits",  "no_new_privs",
-                                       "seccomp",    "namespaces",
-                                       "landlock",   "cgroups"};
+      "name",  "version",         "title",     "description",
+      "score", "required_layers", "interface", "dataset",
+      "load",  "checks",          "criteria",  "validity"};
+  static const char *const layers[] = {"uid",     "rlimits",    "no_new_privs",
+                                       "seccomp", "namespaces", "landlock",
+                                       "cgroups"};
   const struct ynode *v[K_N];
   Sbx__V1__Scenario *sc = NULL;
   const char *s;
@@ -1449,8 +1450,7 @@ static int build_scenario(struct sctx *c, const struct ynode *root,
   int rc;
 
   *out = NULL;
-  if ((rc = map_fields(c, root, "", keys, K_N, v,
-                       "name: my-scenario")) != 0)
+  if ((rc = map_fields(c, root, "", keys, K_N, v, "name: my-scenario")) != 0)
     return rc;
   sc = scenario_new();
   if (sc == NULL) {
@@ -1462,8 +1462,7 @@ static int build_scenario(struct sctx *c, const struct ynode *root,
     rc = missing(c, root, "name", "every spec needs e.g. name: web-static");
     goto out;
   }
-  if ((rc = get_text(c, v[K_NAME], "name", 63, 0, "name: web-static",
-                     &s)) != 0)
+  if ((rc = get_text(c, v[K_NAME], "name", 63, 0, "name: web-static", &s)) != 0)
     goto out;
   for (size_t i = 0; s[i] != '\0'; i++) {
     if (!is_name_char(s[i]) || (i == 0 && s[i] == '-')) {
@@ -1483,8 +1482,8 @@ static int build_scenario(struct sctx *c, const struct ynode *root,
     rc = missing(c, root, "version", "write e.g. version: \"1.0.0\"");
     goto out;
   }
-  if ((rc = get_text(c, v[K_VERSION], "version", 64, 0,
-                     "version: \"1.0.0\"", &s)) != 0)
+  if ((rc = get_text(c, v[K_VERSION], "version", 64, 0, "version: \"1.0.0\"",
+                     &s)) != 0)
     goto out;
   for (size_t i = 0; s[i] != '\0'; i++) {
     if (!is_version_char(s[i])) {
@@ -1537,11 +1536,10 @@ static int build_scenario(struct sctx *c, const struct ynode *root,
   }
 
   if (v[K_LAYERS] != NULL &&
-      (rc = parse_string_list(c, v[K_LAYERS], "required_layers", layers,
-                              ARRAY_LEN(layers),
-                              "required_layers: [seccomp, landlock]",
-                              &sc->n_required_layers,
-                              &sc->required_layers)) != 0)
+      (rc = parse_string_list(
+           c, v[K_LAYERS], "required_layers", layers, ARRAY_LEN(layers),
+           "required_layers: [seccomp, landlock]", &sc->n_required_layers,
+           &sc->required_layers)) != 0)
     goto out;
 
   if (v[K_INTERFACE] == NULL) {
@@ -1599,8 +1597,7 @@ static int build_scenario(struct sctx *c, const struct ynode *root,
       if (!sc->checks->verify_body &&
           (strcmp(cr->metric, "accuracy") == 0 ||
            strcmp(cr->metric, "macro_f1") == 0 ||
-           strcmp(cr->metric, "mae") == 0 ||
-           strcmp(cr->metric, "rmse") == 0)) {
+           strcmp(cr->metric, "mae") == 0 || strcmp(cr->metric, "rmse") == 0)) {
         rc = fail(c, cs->kids[i], cpath,
                   "%s is measured by checking answers, but "
                   "checks.verify_body is false; set verify_body: true or "
@@ -1639,8 +1636,7 @@ static int parse_with_tree(struct sctx *c, struct ynode **root,
   if (rc == 0)
     rc = build_scenario(c, *root, out);
   if (rc == SBX_ENOMEM)
-    sbx_diag_set(c->diag, "%s: out of memory while reading the spec",
-                 c->file);
+    sbx_diag_set(c->diag, "%s: out of memory while reading the spec", c->file);
   if (rc != 0) {
     ynode_free(*root);
     *root = NULL;
@@ -1719,9 +1715,9 @@ static int cross_check(struct sctx *c, const Sbx__V1__Scenario *sc,
                        const char *dbuf, size_t dlen) {
   const char *need_label = NULL, *need_number = NULL;
   int trace = sc->load->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_TRACE;
-  int want_path = strstr(sc->interface->path, "{path}") != NULL &&
-                  sc->interface->kind ==
-                      SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP;
+  int want_path =
+      strstr(sc->interface->path, "{path}") != NULL &&
+      sc->interface->kind == SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP;
   char where[512], q[96];
 
   if (!has_metric(sc, "accuracy", &need_label))
@@ -1795,8 +1791,7 @@ static char *path_join(const char *dir, const char *name) {
   n = strlen(dir) + 1 + strlen(name) + 1;
   p = malloc(n);
   if (p != NULL)
-    snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
-             name);
+    snprintf(p, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", name);
   return p;
 }
 
@@ -1835,7 +1830,8 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
   } else {
     const char *slash = strrchr(path, '/');
     spec_file = strdup(path);
-    dir = slash == NULL ? strdup("") : strndup(path, (size_t)(slash - path) + 1);
+    dir =
+        slash == NULL ? strdup("") : strndup(path, (size_t)(slash - path) + 1);
   }
   if (spec_file == NULL || dir == NULL)
     goto out;

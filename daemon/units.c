@@ -82,13 +82,9 @@ struct unit {
 };
 
 static const struct unit duration_units[] = {
-    {"us", 1},
-    {"\xc2\xb5s", 1}, /* MICRO SIGN */
-    {"\xce\xbcs", 1}, /* GREEK SMALL LETTER MU */
-    {"ms", 1000},
-    {"s", 1000000},
-    {"m", 60000000},
-    {"h", 3600000000ULL},
+    {"us", 1},        {"\xc2\xb5s", 1}, /* MICRO SIGN */
+    {"\xce\xbcs", 1},                   /* GREEK SMALL LETTER MU */
+    {"ms", 1000},     {"s", 1000000},   {"m", 60000000}, {"h", 3600000000ULL},
 };
 
 static const struct unit size_units[] = {
@@ -297,12 +293,12 @@ void sbx_format_quoted(const char *s, size_t n, char *buf, size_t len) {
 
   if (buf == NULL || len == 0)
     return;
-  /* Worst case per input byte is 4 output bytes; stop while there is room
-   * for the longest escape, the ellipsis, the quote and the NUL. */
-#define PUT(c)                                                                \
-  do {                                                                        \
-    if (o + 1 < len)                                                          \
-      buf[o++] = (c);                                                         \
+    /* Worst case per input byte is 4 output bytes; stop while there is room
+     * for the longest escape, the ellipsis, the quote and the NUL. */
+#define PUT(c)                                                                 \
+  do {                                                                         \
+    if (o + 1 < len)                                                           \
+      buf[o++] = (c);                                                          \
   } while (0)
   PUT('"');
   for (i = 0; s != NULL && i < n && i < max_shown && o + 9 < len; i++) {
@@ -363,8 +359,7 @@ static size_t edit_distance(const char *a, size_t la, const char *b,
   return d[la][lb];
 }
 
-const char *sbx_suggest(const char *word, const char *const *words,
-                        size_t n) {
+const char *sbx_suggest(const char *word, const char *const *words, size_t n) {
   const char *best = NULL;
   size_t best_d = SIZE_MAX, lw;
 

@@ -62,7 +62,6 @@ void sbx_format_quoted(const char *s, size_t n, char *buf, size_t len);
 /* Returns the entry of words[0..n) closest to word (edit distance,
  * adjacent swaps count as one edit) if it is close enough to be a likely
  * misspelling, else NULL. The returned pointer is words[i]. */
-const char *sbx_suggest(const char *word, const char *const *words,
-                        size_t n);
+const char *sbx_suggest(const char *word, const char *const *words, size_t n);
 
 #endif

@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct sbx_dataset *ds = (struct sbx_dataset *)1;
   struct sbx_diag diag = {{0}};
-  int rc = sbx_dataset_parse("fuzz.jsonl", (const char *)data, size, &ds,
-                             &diag);
+  int rc =
+      sbx_dataset_parse("fuzz.jsonl", (const char *)data, size, &ds, &diag);
 
   if (rc != 0) {
     if (ds != NULL || diag.msg[0] == '\0' ||

@@ -57,6 +57,10 @@ grep -q "PASS" "$TMP/out" || fail "result show does not print the verdict"
 expect_exit 0 sbx result show 1 --data-dir "$TMP/data" --json
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["runId"]=="1"' "$TMP/out" ||
   fail "result show --json"
+sbx result samples 1 --data-dir "$TMP/data" >"$TMP/samples.csv"
+want=$(json_get "$TMP/pass.json" 'int(j["metrics"]["requests"]) + int(j["metrics"]["warmupRequests"])')
+got=$(($(wc -l <"$TMP/samples.csv") - 1))
+[ "$got" -eq "$want" ] || fail "store holds $got samples of run 1, the result counts $want requests"
 
 # 4. Bad input: exit 2 with a positioned message; closed port: exit 3.
 expect_exit 0 sbx spec validate "$SRC/sandbox-specs/web-static"

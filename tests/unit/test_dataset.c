@@ -45,8 +45,8 @@ static void test_fields(void) {
       "{\"id\": \"b\", \"input_base64\": \"AAEC/w==\", \"expect\": "
       "{\"exact_base64\": \"\"}}\n"
       "{\"id\": \"c\"}";
-  static const uint8_t sha[8] = {0x9f, 0x86, 0xd0, 0x81, 0x88, 0x4c, 0x7d,
-                                 0x65};
+  static const uint8_t sha[8] = {0x9f, 0x86, 0xd0, 0x81,
+                                 0x88, 0x4c, 0x7d, 0x65};
   uint8_t want[32];
   struct sbx_dataset *ds = parse_ok(text);
   const Sbx__V1__Case *k;
@@ -78,8 +78,7 @@ static void test_fields(void) {
   CHECK(k->expect->has_number && k->expect->number == -2.5);
 
   k = ds->cases[1];
-  CHECK(k->input.len == 4 && k->input.data[0] == 0 &&
-        k->input.data[3] == 0xff);
+  CHECK(k->input.len == 4 && k->input.data[0] == 0 && k->input.data[3] == 0xff);
   CHECK(k->expect->exact.len == 0);
   CHECK(!k->has_arrival_offset);
 
@@ -289,8 +288,7 @@ static void test_load_and_line(void) {
   CHECK_EQ_INT(sbx_dataset_load("tests/fixtures/specs/nope.jsonl", &ds, &d),
                SBX_ENOENT);
   CHECK(ds == NULL);
-  CHECK(strstr(d.msg, "tests/fixtures/specs/nope.jsonl: cannot open") ==
-        d.msg);
+  CHECK(strstr(d.msg, "tests/fixtures/specs/nope.jsonl: cannot open") == d.msg);
   CHECK_EQ_INT(sbx_dataset_load("tests/fixtures/specs", &ds, &d), SBX_EIO);
   CHECK(ds == NULL);
   CHECK_EQ_INT(sbx_dataset_load("tests/fixtures/specs/valid/closed/"

@@ -230,8 +230,8 @@ static void test_valid_closed(void) {
   CHECK(sc->validity->max_dropped_fraction == 0.001);
   CHECK_EQ_INT(ds->n_cases, 2);
   CHECK_EQ_STR(ds->cases[1]->path, "/b.html");
-  check_digest(VALID_DIR "/closed/spec.yaml",
-               VALID_DIR "/closed/dataset.jsonl", sc, ds);
+  check_digest(VALID_DIR "/closed/spec.yaml", VALID_DIR "/closed/dataset.jsonl",
+               sc, ds);
   check_roundtrip(sc);
 
   /* The same scenario named by its file, or by its directory with a
@@ -357,30 +357,27 @@ static void test_web_static(void) {
   }
   if (load_ok(dir, &sc, &ds) != 0)
     return;
+  /* Its numbers get tuned; check what the loader made of them, not them. */
   CHECK_EQ_STR(sc->name, "web-static");
   CHECK_EQ_STR(sc->version, "1.0.0");
-  CHECK_EQ_STR(sc->title, "Edge static content serving");
-  CHECK(strstr(sc->description, "Zipf popularity") != NULL);
+  CHECK(sc->title[0] != '\0');
   CHECK_EQ_INT(sc->interface->kind,
                SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP);
-  CHECK_EQ_INT(sc->interface->n_headers, 1);
-  CHECK_EQ_INT(sc->interface->max_body_bytes, 4 << 20);
+  CHECK_EQ_STR(sc->interface->path, "{path}");
+  CHECK(sc->interface->max_body_bytes > 0);
   CHECK_EQ_INT(sc->load->model, SBX__V1__LOAD_MODEL__LOAD_MODEL_CLOSED);
-  CHECK_EQ_INT(sc->load->concurrency, 32);
-  CHECK_EQ_INT(sc->load->warmup_us, 2000000);
-  CHECK_EQ_INT(sc->load->min_duration_us, 10000000);
-  CHECK_EQ_INT(sc->load->min_cases, 20000);
-  CHECK_EQ_INT(sc->load->max_duration_us, 60000000);
-  CHECK_EQ_INT(sc->load->timeout_us, 2000000);
-  CHECK_EQ_INT(sc->load->seed, 42);
-  CHECK_EQ_INT(sc->n_criteria, 3);
-  if (sc->n_criteria == 3) {
-    CHECK(sc->criteria[0]->bound == 50000);
-    CHECK(sc->criteria[1]->bound == 0.001);
-    CHECK_EQ_STR(sc->criteria[2]->metric, "throughput");
-    CHECK(sc->criteria[2]->bound == 1000);
+  CHECK(sc->load->concurrency >= 1 && sc->load->concurrency <= 10000);
+  CHECK(sc->load->min_duration_us > 0);
+  CHECK(sc->load->max_duration_us >=
+        sc->load->min_duration_us + sc->load->warmup_us);
+  CHECK(sc->load->timeout_us > 0);
+  CHECK(sc->n_criteria >= 1);
+  for (size_t i = 0; i < sc->n_criteria; i++) {
+    const Sbx__V1__Criterion *cr = sc->criteria[i];
+    CHECK(strncmp(cr->text, cr->metric, strlen(cr->metric)) == 0);
+    CHECK(cr->op != SBX__V1__COMPARE_OP__COMPARE_OP_UNSPECIFIED);
+    CHECK(cr->bound >= 0);
   }
-  CHECK_EQ_INT(sc->validity->max_schedule_lag_p99_us, 20000);
   CHECK_EQ_STR(sc->score_metric, "throughput");
   CHECK(ds->n_cases > 0 && sc->dataset->case_count == ds->n_cases);
   check_digest("sandbox-specs/web-static/spec.yaml",
@@ -392,8 +389,8 @@ static void test_web_static(void) {
 
 /* ---- in-memory specs ---------------------------------------------------- */
 
-#define MINIMAL                                                               \
-  "name: m\nversion: \"1\"\ntitle: T\ninterface: {kind: http}\n"              \
+#define MINIMAL                                                                \
+  "name: m\nversion: \"1\"\ntitle: T\ninterface: {kind: http}\n"               \
   "dataset: {path: d.jsonl}\n"
 
 static void parse_bad(const char *text, size_t len, const char *msg) {
@@ -409,8 +406,8 @@ static void parse_bad(const char *text, size_t len, const char *msg) {
 static Sbx__V1__Scenario *parse_ok(const char *text) {
   Sbx__V1__Scenario *sc = NULL;
   struct sbx_diag d = {{0}};
-  int rc = sbx_spec_parse("s.yaml", (const uint8_t *)text, strlen(text), &sc,
-                          &d);
+  int rc =
+      sbx_spec_parse("s.yaml", (const uint8_t *)text, strlen(text), &sc, &d);
   if (rc != 0)
     fprintf(stderr, "unexpected failure: %s\n", d.msg);
   CHECK_EQ_INT(rc, 0);
@@ -418,9 +415,9 @@ static Sbx__V1__Scenario *parse_ok(const char *text) {
 }
 
 static void test_parse_defaults(void) {
-  Sbx__V1__Scenario *sc = parse_ok(
-      MINIMAL "load: {model: open, rate: 100, min_duration: 30s, "
-              "warmup: 50s}\n");
+  Sbx__V1__Scenario *sc =
+      parse_ok(MINIMAL "load: {model: open, rate: 100, min_duration: 30s, "
+                       "warmup: 50s}\n");
   if (sc == NULL)
     return;
   CHECK_EQ_INT(sc->load->spacing, SBX__V1__SPACING__SPACING_CONSTANT);
@@ -602,8 +599,7 @@ static void test_parse_limits(void) {
       {
         Sbx__V1__Scenario *sc = NULL;
         struct sbx_diag d = {{0}};
-        CHECK_EQ_INT(sbx_spec_parse("s.yaml", (const uint8_t *)big, o, &sc,
-                                    &d),
+        CHECK_EQ_INT(sbx_spec_parse("s.yaml", (const uint8_t *)big, o, &sc, &d),
                      SBX_ESPEC);
         CHECK(strstr(d.msg, "more than 100000 YAML nodes") != NULL);
       }
@@ -617,8 +613,7 @@ static void test_load_paths(void) {
   struct sbx_dataset *ds = (struct sbx_dataset *)1;
   struct sbx_diag d = {{0}};
 
-  CHECK_EQ_INT(sbx_spec_load("tests/fixtures/specs/no-such-dir", &sc, &ds,
-                             &d),
+  CHECK_EQ_INT(sbx_spec_load("tests/fixtures/specs/no-such-dir", &sc, &ds, &d),
                SBX_ENOENT);
   CHECK(sc == NULL && ds == NULL);
   CHECK_EQ_STR(d.msg, "tests/fixtures/specs/no-such-dir: No such file or "
@@ -626,8 +621,7 @@ static void test_load_paths(void) {
                       "spec.yaml, or a .yaml file");
   sc = (Sbx__V1__Scenario *)1;
   ds = (struct sbx_dataset *)1;
-  CHECK_EQ_INT(sbx_spec_load("tests/fixtures/specs", &sc, &ds, &d),
-               SBX_ENOENT);
+  CHECK_EQ_INT(sbx_spec_load("tests/fixtures/specs", &sc, &ds, &d), SBX_ENOENT);
   CHECK(sc == NULL && ds == NULL);
   CHECK_EQ_STR(d.msg, "tests/fixtures/specs/spec.yaml: no such file; a "
                       "scenario directory must hold its spec as spec.yaml");
