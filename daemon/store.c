@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -73,6 +74,9 @@ struct sbx_store {
   size_t mapsize;
   int lock_fd;
   uint64_t recovered;
+  void *map_addr; /* the data file's mapping, found by release_map() */
+  size_t map_len;
+  int map_looked;
 
   /* Owned by the appending thread; never touched by the writer. */
   struct batch *cur;
@@ -709,9 +713,51 @@ static void recycle_locked(struct sbx_store *st, struct batch *b) {
   free(b);
 }
 
+/* LMDB reads through a read-only shared map of the data file; every page
+ * an append touches stays resident and is counted in the process's RSS,
+ * so a long run would seem to grow by the size of its samples. The pages
+ * are the kernel's page cache, not our memory: dropping our mapping of
+ * them (the file and the cache are untouched, a later read faults them
+ * back in) keeps the footprint flat however long a run is. */
+static void release_map(struct sbx_store *st) {
+  /* LMDB does not hand out its map address (mdb_env_info reports it only
+   * for MDB_FIXEDMAP), so find the data file's mapping once. */
+  if (!st->map_looked) {
+    char want[4096], line[4600];
+    FILE *f;
+    st->map_looked = 1;
+    if (realpath(st->dir, want) == NULL ||
+        strlen(want) + sizeof("/data.mdb") > sizeof(want))
+      return;
+    strncat(want, "/data.mdb", sizeof(want) - strlen(want) - 1);
+    f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+      return;
+    while (fgets(line, sizeof(line), f) != NULL) {
+      unsigned long lo, hi;
+      char *path = strchr(line, '/');
+      size_t n;
+      if (path == NULL || sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+        continue;
+      n = strlen(path);
+      if (n > 0 && path[n - 1] == '\n')
+        path[n - 1] = '\0';
+      if (strcmp(path, want) == 0) {
+        st->map_addr = (void *)lo;
+        st->map_len = hi - lo;
+        break;
+      }
+    }
+    fclose(f);
+  }
+  if (st->map_addr != NULL)
+    (void)madvise(st->map_addr, st->map_len, MADV_DONTNEED);
+}
+
 static void *writer_main(void *arg) {
   struct sbx_store *st = arg;
   char msg[sizeof(st->errmsg)];
+  time_t last_release = 0;
 
   pthread_mutex_lock(&st->mu);
   for (;;) {
@@ -751,6 +797,14 @@ static void *writer_main(void *arg) {
 
     if (!atomic_load(&st->failed))
       rc = write_batches(st, chain, msg, sizeof(msg));
+    if (rc == 0) {
+      struct timespec now;
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec != last_release) {
+        release_map(st);
+        last_release = now.tv_sec;
+      }
+    }
 
     pthread_mutex_lock(&st->mu);
     if (rc != 0 && st->werr == 0) {
