@@ -100,7 +100,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sbx-bench.")
     url, run_dir = start_nginx(tmp)
     target = url + "/__sbx_ok"
-    res = {"wrk": [], "hey": [], "sbx": []}
+    res = {"wrk": [], "hey": [], "curl": [], "sbx": []}
     try:
         for r in range(a.rounds):
             rc, out, err, cpu, rss, wall = run_rusage(
@@ -111,6 +111,10 @@ def main():
                 ["hey", "-c", str(a.conns), "-z", f"{a.seconds}s", "-cpus", "1", target], 1)
             n, rps = parse_hey(out)
             res["hey"].append((rps, cpu / n * 1e6, n))
+            rc, out, err, cpu, rss, wall = run_rusage(
+                [os.path.join(BIN, "sbx-bench-curl-ceiling"), target, str(a.conns), str(a.seconds)], 1)
+            n = int(re.search(r"requests (\d+)", out).group(1))
+            res["curl"].append((float(re.search(r"rate ([\d.]+)", out).group(1)), cpu / n * 1e6, n))
             js = os.path.join(tmp, f"closed{r}.json")
             rc, out, err, cpu, rss, wall = run_rusage(
                 sbx_cmd(os.path.join(ROOT, "bench/specs/nginx-ok"), url, os.path.join(tmp, "data"), js,
@@ -120,6 +124,7 @@ def main():
             n = int(m["requests"]) + int(m.get("warmupRequests", 0))
             res["sbx"].append((float(m["throughput"]), cpu / n * 1e6, n))
             print(f"round {r+1}: wrk {res['wrk'][-1][0]:.0f}/s, hey {res['hey'][-1][0]:.0f}/s, "
+                  f"libcurl {res['curl'][-1][0]:.0f}/s, "
                   f"sbx {res['sbx'][-1][0]:.0f}/s ({j['verdict']})", file=sys.stderr)
 
         med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
@@ -128,12 +133,16 @@ def main():
         print("nginx 1 worker on core 0, load generator on core 1, `GET /__sbx_ok` (3-byte body).\n")
         print("| tool | req/s median [min-max] | CPU µs/req | req/s ratio to wrk | CPU/req ratio to wrk |")
         print("|---|---|---|---|---|")
-        for k in ("wrk", "hey", "sbx"):
+        names = {"wrk": "wrk -t1", "hey": "hey -cpus 1",
+                 "curl": "libcurl alone (multi_perform, bench/curl_ceiling.c)",
+                 "sbx": "sbx test, libcurl adapter"}
+        for k in ("wrk", "hey", "curl", "sbx"):
             rps, cpu, lo, hi = med[k]
-            print(f"| {k if k != 'sbx' else 'sbx test (libcurl)'} | {rps:,.0f} [{lo:,.0f}-{hi:,.0f}] | {cpu:.1f} | "
+            print(f"| {names[k]} | {rps:,.0f} [{lo:,.0f}-{hi:,.0f}] | {cpu:.1f} | "
                   f"{rps / med['wrk'][0]:.2f} | {cpu / med['wrk'][1]:.2f} |")
         ratios = [s[0] / w[0] for s, w in zip(res["sbx"], res["wrk"])]
-        print(f"\nPer-round sbx/wrk req/s ratios: {', '.join(f'{x:.2f}' for x in ratios)}\n")
+        print(f"\nPer-round sbx/wrk req/s ratios: {', '.join(f'{x:.2f}' for x in ratios)}; "
+              f"sbx/libcurl-alone: {med['sbx'][0] / med['curl'][0]:.2f}\n")
 
         print(f"### Open loop (constant spacing), {a.seconds} s each\n")
         print("| target rate | achieved rate | off target | schedule lag p99 | lag max | latency p99 | verdict |")

@@ -60,7 +60,20 @@ o = j.get("overrides", [])
 assert "load.rate=100/s" in o and "load.min_cases=50" in o, o
 PY
 
-# 5. Every run is in the store and shows again with its verdict's exit code.
+# 5. Progress: on a terminal a line redrawn at most 4 times a second; none
+#    when stderr is not a terminal (every run above wrote its stderr to a
+#    file).
+! grep -q $'\r' "$TMP/err" || fail "progress drawn although stderr is not a terminal"
+script -qec "sbx test --scenario $SRC/tests/fixtures/scenarios/faults-ok --endpoint $FAULTD_URL \
+  --data-dir $TMP/data --duration 2s --min-cases 10 --no-color" /dev/null >"$TMP/tty.out" 2>&1 ||
+  fail "sbx test on a terminal: $(cat "$TMP/tty.out")"
+draws=$(grep -o $'\r\033\[K[a-z-]' "$TMP/tty.out" | wc -l)
+[ "$draws" -ge 2 ] || fail "no progress line on a terminal: $(cat -v "$TMP/tty.out")"
+grep -q "req/s  p99" "$TMP/tty.out" || fail "progress line lacks rate and p99"
+# About 2.5 s of run: at most 4 redraws a second, plus the final one.
+[ "$draws" -le 14 ] || fail "progress redrawn $draws times in about 2.5 s"
+
+# 6. Every run is in the store and shows again with its verdict's exit code.
 expect_exit 0 sbx result list --data-dir "$TMP/data"
 [ "$(grep -c . "$TMP/out")" -ge 5 ] || fail "result list misses runs: $(cat "$TMP/out")"
 expect_exit 1 sbx result show 1 --data-dir "$TMP/data" --no-color
