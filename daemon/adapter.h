@@ -50,12 +50,24 @@ struct sbx_request {
 
 typedef void (*sbx_adapter_done_cb)(struct sbx_adapter *a,
                                     struct sbx_request *req);
+
+/* What running the product cost, for adapters that run it themselves
+ * (plugins). Filled by the optional usage() op. */
+struct sbx_adapter_usage {
+  uint64_t cpu_us;         /* CPU time of the product's processes, all
+                              restarts included */
+  uint64_t peak_rss_bytes; /* highest resident memory seen */
+  uint32_t restarts;       /* times the product was restarted */
+  char layers[256];        /* jail layers engaged, comma-separated */
+};
 typedef void (*sbx_adapter_close_cb)(struct sbx_adapter *a);
 
 struct sbx_adapter_ops {
   const char *name; /* "curl", "fast", "plugin": recorded in the result */
   int (*submit)(struct sbx_adapter *a, struct sbx_request *req);
   void (*close)(struct sbx_adapter *a, sbx_adapter_close_cb close_cb);
+  /* Optional (may be NULL): the product's resource use so far. */
+  void (*usage)(struct sbx_adapter *a, struct sbx_adapter_usage *u);
 };
 
 struct sbx_adapter {
@@ -64,6 +76,11 @@ struct sbx_adapter {
   sbx_adapter_done_cb on_done;
   void *data; /* the engine's */
   uint32_t max_in_flight;
+  /* Set by the engine: the adapter calls it (at most once, from a loop
+   * callback) when the product can no longer be measured, e.g. a plugin
+   * host that keeps dying (circuit breaker open); why is copied. The run
+   * then ends with verdict ERROR. NULL until the engine starts. */
+  void (*on_fatal)(struct sbx_adapter *a, const char *why);
 };
 
 /* What an HTTP adapter needs to know. Strings are borrowed for the adapter's
@@ -74,6 +91,8 @@ struct sbx_http_config {
   uint32_t max_in_flight;           /* connections / concurrent transfers */
   int64_t timeout_us;               /* per request */
   uint64_t max_body_bytes;          /* body cap; 0 means 16 MiB */
+  uint32_t pipeline_depth;          /* fast client: requests in flight per
+                                       connection; 0 or 1 means none */
 };
 
 /* Builds the request target for a case: the interface's path template with

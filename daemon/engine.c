@@ -102,6 +102,7 @@ static Sbx__V1__RunState phase_state(enum phase p) {
 }
 
 static void close_run(struct sbx_engine *e);
+static void on_fatal(struct sbx_adapter *a, const char *why);
 static void issue_closed(struct sbx_engine *e);
 
 static int cmp_offset(const void *a, const void *b, void *arg) {
@@ -480,6 +481,16 @@ static void on_adapter_closed(struct sbx_adapter *a) {
 static void close_run(struct sbx_engine *e) {
   if (e->phase == PH_CLOSING || e->phase == PH_DONE)
     return;
+  if (e->adapter->ops->usage != NULL) {
+    struct sbx_adapter_usage u;
+    memset(&u, 0, sizeof(u));
+    e->adapter->ops->usage(e->adapter, &u);
+    e->st.product_cpu_us = u.cpu_us;
+    e->st.product_peak_rss = u.peak_rss_bytes;
+    e->st.product_restarts = u.restarts;
+    memcpy(e->st.layers, u.layers, sizeof(e->st.layers));
+    e->st.layers[sizeof(e->st.layers) - 1] = '\0';
+  }
   if (e->st.measure_end_ns == 0 && e->st.measure_start_ns != 0)
     e->st.measure_end_ns = now_ns();
   e->phase = PH_CLOSING;
@@ -515,6 +526,7 @@ int sbx_engine_start(uv_loop_t *loop, const struct sbx_engine_config *cfg,
   e->adapter = adapter;
   e->client = adapter->ops->name;
   adapter->data = e;
+  adapter->on_fatal = on_fatal;
   e->done_cb = done_cb;
   e->done_arg = arg;
   e->phase = PH_PREFLIGHT;
@@ -577,6 +589,19 @@ fail:
   if (adapter != NULL)
     adapter->ops->close(adapter, NULL);
   return rc;
+}
+
+/* The adapter gave up on the product (e.g. a plugin host that keeps
+ * dying): end the run now; its verdict will be ERROR with why. */
+static void on_fatal(struct sbx_adapter *a, const char *why) {
+  struct sbx_engine *e = a->data;
+  if (e == NULL || e->phase >= PH_CLOSING)
+    return;
+  if (e->status == 0) {
+    e->status = SBX_EPRODUCT;
+    sbx_diag_set(&e->diag, "%s", why);
+  }
+  close_run(e);
 }
 
 void sbx_engine_cancel(struct sbx_engine *e) {

@@ -52,7 +52,9 @@ struct sbx_engine_config {
 
 /* Called once when the run has ended and the adapter is closed. status is 0
  * (measured; stats are final), SBX_ECONNECT (the product could not be
- * reached: diag says where and why), SBX_ECANCELED or SBX_ESTORE. */
+ * reached: diag says where and why), SBX_EPRODUCT (the adapter gave up on
+ * the product, e.g. a plugin that keeps crashing: diag says why),
+ * SBX_ECANCELED or SBX_ESTORE. */
 typedef void (*sbx_engine_done_cb)(struct sbx_engine *e, int status,
                                    const struct sbx_diag *diag, void *arg);
 

@@ -21,7 +21,8 @@
   XX(EPROTO, -11, "protocol error")                                           \
   XX(EBUSY, -12, "resource busy")                                             \
   XX(EEXIST, -13, "already exists")                                           \
-  XX(ESTATE, -14, "wrong state for this operation")
+  XX(ESTATE, -14, "wrong state for this operation")                         \
+  XX(EPRODUCT, -15, "the product failed and cannot be measured")
 
 enum sbx_err {
   SBX_OK = 0,

@@ -598,9 +598,9 @@ static void hc_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
 }
 
 static const struct sbx_adapter_ops http_curl_ops = {
-    "curl",
-    hc_submit,
-    hc_close,
+    .name = "curl",
+    .submit = hc_submit,
+    .close = hc_close,
 };
 
 /* ---- open --------------------------------------------------------------- */

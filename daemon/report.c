@@ -535,6 +535,27 @@ static void text_quality(FILE *f, const Sbx__V1__Metrics *m) {
     fprintf(f, "  ... and %zu more classes\n", m->n_per_class - PER_CLASS_MAX);
 }
 
+/* What the product cost to run and how it was jailed (plugins). */
+static void text_cost(FILE *f, const Sbx__V1__Result *res,
+                      const Sbx__V1__Metrics *m) {
+  size_t i;
+  if (m->cpu_us_per_request > 0 || m->peak_rss_bytes > 0) {
+    label(f, "cost");
+    fprintf(f, "%.1f us CPU per request, peak memory %.1f MiB\n",
+            m->cpu_us_per_request,
+            (double)m->peak_rss_bytes / (1024.0 * 1024.0));
+  }
+  if (res->n_jail_layers > 0) {
+    label(f, "jail");
+    for (i = 0; i < res->n_jail_layers; i++) {
+      if (i > 0)
+        fputs(", ", f);
+      put_text(f, res->jail_layers[i], NULL);
+    }
+    fputc('\n', f);
+  }
+}
+
 static void text_criteria(FILE *f, const Sbx__V1__Result *res, int color) {
   char buf[160], measured[96];
   size_t i, w = 0;
@@ -635,6 +656,7 @@ void sbx_report_text(FILE *f, const Sbx__V1__Result *res, int color) {
     text_rate(f, m);
     text_errors(f, m);
     text_quality(f, m);
+    text_cost(f, res, m);
   } else if (res->verdict != SBX__V1__VERDICT__VERDICT_ERROR) {
     label(f, "metrics");
     fputs("none recorded\n", f);

@@ -6,10 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "dataset.h"
 #include "http_curl.h"
+#include "digest.h"
+#include "http_fast.h"
+#include "plugin.h"
 #include "spec.h"
 #include "store.h"
 #include "units.h"
@@ -164,6 +168,167 @@ static int result_identity(Sbx__V1__Result *res, const Sbx__V1__Scenario *sc,
   return 0;
 }
 
+static int is_plugin(const Sbx__V1__Scenario *sc) {
+  return sc->interface->kind == SBX__V1__INTERFACE_KIND__INTERFACE_KIND_PLUGIN;
+}
+
+/* A scenario names the kind of product it tests; the request must bring
+ * that kind. */
+static int check_product_kind(const Sbx__V1__Scenario *sc,
+                              const struct sbx_run_request *rq,
+                              struct sbx_diag *diag) {
+  if (is_plugin(sc) && rq->plugin == NULL) {
+    sbx_diag_set(diag,
+                 "%s: %s@%s tests plugins (interface.kind: plugin); pass the "
+                 "product as --plugin LIBRARY.so instead of --endpoint",
+                 rq->scenario_path, sc->name, sc->version);
+    return SBX_EINVAL;
+  }
+  if (!is_plugin(sc) && rq->endpoint == NULL) {
+    sbx_diag_set(diag,
+                 "%s: %s@%s tests HTTP endpoints (interface.kind: http); "
+                 "pass the product as --endpoint http://HOST:PORT",
+                 rq->scenario_path, sc->name, sc->version);
+    return SBX_EINVAL;
+  }
+  return 0;
+}
+
+/* Names the product in the run: an endpoint by its URL, a plugin by its
+ * path and the SHA-256 of its bytes (what was measured, exactly). */
+static int product_identity(const Sbx__V1__Scenario *sc,
+                            const struct sbx_run_request *rq,
+                            Sbx__V1__Run *run, Sbx__V1__HttpClient *client,
+                            struct sbx_diag *diag) {
+  const char *name;
+  if (is_plugin(sc)) {
+    char *lib = NULL;
+    size_t len = 0;
+    uint8_t d[SBX_SHA256_BYTES];
+    char hex[2 * SBX_SHA256_BYTES + 1];
+    int rc = sbx__read_file(rq->plugin, (size_t)1 << 30, &lib, &len, NULL);
+    if (rc != 0) {
+      sbx_diag_set(diag,
+                   "--plugin %s: not a readable regular file; pass the path "
+                   "of the product's shared library (.so)",
+                   rq->plugin);
+      return rc == SBX_ENOMEM ? SBX_ENOMEM : SBX_EINVAL;
+    }
+    rc = sbx_sha256(lib, len, d);
+    free(lib);
+    if (rc != 0)
+      return rc;
+    for (size_t i = 0; i < sizeof(d); i++)
+      snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    run->product = dupf("%s#sha256:%s", rq->plugin, hex);
+    name = "plugin";
+    *client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO;
+  } else {
+    run->product = strdup(rq->endpoint);
+    *client =
+        sbx_run_pick_client(sc->interface, rq->endpoint, rq->http_client);
+    name = *client == SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST ? "fast" : "curl";
+    if (rq->http_client != SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO &&
+        add_str(&run->overrides, &run->n_overrides,
+                dupf("interface.http_client=%s", name)) != 0)
+      return SBX_ENOMEM;
+  }
+  run->client = strdup(name);
+  return run->product != NULL && run->client != NULL ? 0 : SBX_ENOMEM;
+}
+
+/* Opens the adapter that measures the product on loop. */
+static int open_adapter(uv_loop_t *loop, const Sbx__V1__Scenario *sc,
+                        const struct sbx_run_request *rq,
+                        const Sbx__V1__Run *run, Sbx__V1__HttpClient client,
+                        struct sbx_adapter **out, struct sbx_diag *diag) {
+  uint32_t max = run->load->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_CLOSED
+                     ? run->load->concurrency
+                     : run->load->max_in_flight;
+  if (is_plugin(sc)) {
+    struct sbx_plugin_config pc;
+    char *cfg = NULL;
+    size_t cfg_len = 0;
+    int rc;
+    if (rq->plugin_config != NULL) {
+      rc = sbx__read_file(rq->plugin_config, (size_t)64 << 20, &cfg, &cfg_len,
+                          NULL);
+      if (rc != 0) {
+        sbx_diag_set(diag,
+                     "--plugin-config %s: not a readable regular file of at "
+                     "most 64MiB; pass the file whose bytes the plugin's "
+                     "create() receives",
+                     rq->plugin_config);
+        return rc == SBX_ENOMEM ? SBX_ENOMEM : SBX_EINVAL;
+      }
+    }
+    memset(&pc, 0, sizeof(pc));
+    pc.library = rq->plugin;
+    pc.config = (const uint8_t *)cfg;
+    pc.config_len = cfg_len;
+    pc.setup = sc->setup_bytes.data;
+    pc.setup_len = sc->setup_bytes.len;
+    pc.max_in_flight = max;
+    pc.timeout_us = run->load->timeout_us;
+    pc.max_response_bytes = sc->interface->max_body_bytes;
+    pc.required_layers = (const char *const *)sc->required_layers;
+    pc.n_required_layers = sc->n_required_layers;
+    pc.transport = rq->plugin_ring ? SBX_PLUGIN_RING : SBX_PLUGIN_SOCKET;
+    rc = sbx_plugin_open(loop, &pc, sbx_engine_adapter_done, NULL, out, diag);
+    free(cfg);
+    return rc;
+  }
+  {
+    struct sbx_http_config hc;
+    memset(&hc, 0, sizeof(hc));
+    hc.base_url = rq->endpoint;
+    hc.iface = sc->interface;
+    hc.max_in_flight = max;
+    hc.timeout_us = run->load->timeout_us;
+    hc.max_body_bytes = sc->interface->max_body_bytes;
+    hc.pipeline_depth = sc->interface->pipeline_depth;
+    if (client == SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST)
+      return sbx_http_fast_open(loop, &hc, sbx_engine_adapter_done, NULL, out,
+                                diag);
+    return sbx_http_curl_open(loop, &hc, sbx_engine_adapter_done, NULL, out,
+                              diag);
+  }
+}
+
+/* Copies the comma-separated jail layers into the result. */
+static int jail_layers(Sbx__V1__Result *res, const char *layers) {
+  const char *p = layers;
+  while (*p != '\0') {
+    size_t n = strcspn(p, ",");
+    if (n > 0 &&
+        add_str(&res->jail_layers, &res->n_jail_layers, strndup(p, n)) != 0)
+      return SBX_ENOMEM;
+    p += n;
+    if (*p == ',')
+      p++;
+  }
+  return 0;
+}
+
+Sbx__V1__HttpClient sbx_run_pick_client(const Sbx__V1__Interface *iface,
+                                        const char *endpoint,
+                                        Sbx__V1__HttpClient forced) {
+  const char *auth, *end;
+  if (forced != SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO)
+    return forced;
+  if (iface != NULL &&
+      iface->http_client != SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO)
+    return iface->http_client;
+  if (strncasecmp(endpoint, "http://", 7) != 0)
+    return SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL;
+  /* Credentials in the authority need libcurl's authentication. */
+  auth = endpoint + 7;
+  end = auth + strcspn(auth, "/?#");
+  if (memchr(auth, '@', (size_t)(end - auth)) != NULL)
+    return SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL;
+  return SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST;
+}
+
 int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
                   struct sbx_diag *diag) {
   Sbx__V1__Scenario *sc = NULL;
@@ -173,10 +338,10 @@ int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
   Sbx__V1__Result *res = NULL;
   struct sbx_adapter *adapter = NULL;
   struct sbx_engine *engine = NULL;
-  struct sbx_http_config hcfg;
   struct sbx_engine_config ecfg;
   struct run_ctx ctx;
   uv_loop_t loop;
+  Sbx__V1__HttpClient client;
   int loop_open = 0;
   int rc;
 
@@ -185,14 +350,9 @@ int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
   rc = sbx_spec_load(rq->scenario_path, &sc, &ds, diag);
   if (rc != 0)
     goto out;
-  rc = SBX_EINVAL;
-  if (sc->interface->kind != SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP) {
-    sbx_diag_set(diag,
-                 "%s: interface.kind is plugin, but sbx test was given an "
-                 "HTTP endpoint; run this scenario against a plugin product",
-                 rq->scenario_path);
+  rc = check_product_kind(sc, rq, diag);
+  if (rc != 0)
     goto out;
-  }
   rc = SBX_ENOMEM;
   run = malloc(sizeof(*run));
   if (run == NULL)
@@ -203,8 +363,10 @@ int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
     goto out;
   rc = SBX_ENOMEM;
   run->scenario = dupf("%s@%s", sc->name, sc->version);
-  run->product = strdup(rq->endpoint);
-  run->client = strdup("curl");
+  rc = product_identity(sc, rq, run, &client, diag);
+  if (rc != 0)
+    goto out;
+  rc = SBX_ENOMEM;
   run->scenario_digest.data = malloc(sc->digest.len ? sc->digest.len : 1);
   if (run->scenario == NULL || run->product == NULL || run->client == NULL ||
       run->scenario_digest.data == NULL)
@@ -222,16 +384,7 @@ int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
     goto out;
   }
   loop_open = 1;
-  memset(&hcfg, 0, sizeof(hcfg));
-  hcfg.base_url = rq->endpoint;
-  hcfg.iface = sc->interface;
-  hcfg.max_in_flight = run->load->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_CLOSED
-                           ? run->load->concurrency
-                           : run->load->max_in_flight;
-  hcfg.timeout_us = run->load->timeout_us;
-  hcfg.max_body_bytes = sc->interface->max_body_bytes;
-  rc = sbx_http_curl_open(&loop, &hcfg, sbx_engine_adapter_done, NULL,
-                          &adapter, diag);
+  rc = open_adapter(&loop, sc, rq, run, client, &adapter, diag);
   if (rc != 0)
     goto out;
 
@@ -282,6 +435,8 @@ int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
    * carries the error alone rather than a page of empty metrics. */
   if ((ctx.status == 0 || sbx_engine_stats(engine)->requests > 0) &&
       sbx_verify(sc, sbx_engine_stats(engine), res) != 0)
+    goto out;
+  if (jail_layers(res, sbx_engine_stats(engine)->layers) != 0)
     goto out;
   res->ended_unix_ms = unix_ms();
 

@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "err.h"
 #include "sbx/v1/result.pb-c.h"
+#include "sbx/v1/scenario.pb-c.h"
 
 /* Load settings a user may override from the command line. Zero (or a
  * negative has_* flag) keeps the spec's value; every override is recorded in
@@ -33,9 +34,16 @@ struct sbx_load_overrides {
 
 struct sbx_run_request {
   const char *scenario_path; /* directory with spec.yaml, or a .yaml file */
-  const char *endpoint;      /* http://host:port of the product */
+  const char *endpoint;      /* http://host:port of an endpoint product */
+  const char *plugin;        /* or: the plugin product's shared library */
+  const char *plugin_config; /* file whose bytes the plugin's create() gets */
+  int plugin_ring;           /* plugin IPC over the shared-memory ring */
   const char *data_dir;      /* LMDB store */
   struct sbx_load_overrides overrides;
+  /* HTTP_CLIENT_AUTO follows the spec's interface.http_client (itself auto
+   * by default: the fast client for plain http://, libcurl otherwise);
+   * CURL or FAST force one and are recorded as an override. */
+  Sbx__V1__HttpClient http_client;
   void (*on_progress)(const struct sbx_progress *p, void *arg);
   void *progress_arg;
 };
@@ -49,5 +57,13 @@ struct sbx_run_request {
  * *out is NULL. */
 int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
                   struct sbx_diag *diag);
+
+/* Which HTTP client measures an endpoint: forced (CURL or FAST) wins, then
+ * the interface's http_client; AUTO picks the fast client for plain
+ * http:// URLs without credentials and libcurl for everything else (TLS,
+ * HTTP/2, proxies, authentication). Never returns AUTO. */
+Sbx__V1__HttpClient sbx_run_pick_client(const Sbx__V1__Interface *iface,
+                                        const char *endpoint,
+                                        Sbx__V1__HttpClient forced);
 
 #endif

@@ -30,6 +30,12 @@ struct sbx_run_stats {
   int min_duration_met;
   int min_cases_met;
   struct sbx_quality *quality; /* answer-quality accumulators (check.h) */
+  /* What running the product cost, from adapters that run it (plugins);
+   * zero otherwise. Covers warm-up and measurement. */
+  uint64_t product_cpu_us;
+  uint64_t product_peak_rss;
+  uint32_t product_restarts;
+  char layers[256]; /* jail layers engaged, comma-separated */
 };
 
 #endif

@@ -35,9 +35,8 @@ static const char usage_main[] =
     "sbx - scenario sandbox client\n"
     "\n"
     "Usage:\n"
-    "  sbx test --scenario PATH --endpoint URL [options]\n"
-    "                                 run a scenario against an HTTP "
-    "endpoint\n"
+    "  sbx test --scenario PATH (--endpoint URL | --plugin LIB) [options]\n"
+    "                                 run a scenario against a product\n"
     "  sbx spec validate PATH         check a scenario spec and its dataset\n"
     "  sbx result show RUN_ID [--data-dir DIR] [--json]\n"
     "                                 print a stored result again\n"
@@ -53,8 +52,10 @@ static const char usage_main[] =
 
 static const char usage_test[] =
     "Usage: sbx test --scenario PATH --endpoint URL [options]\n"
+    "       sbx test --scenario PATH --plugin LIBRARY.so [options]\n"
     "\n"
-    "Replays a scenario's cases against an HTTP endpoint under the "
+    "Replays a scenario's cases against a product (an HTTP endpoint, or a\n"
+    "plugin library run in a jailed host process) under the "
     "scenario's\n"
     "load, checks every answer, prints a summary and exits with the "
     "verdict.\n"
@@ -63,6 +64,10 @@ static const char usage_test[] =
     "  --scenario PATH      scenario directory (with spec.yaml) or spec "
     "file\n"
     "  --endpoint URL       the product, e.g. http://127.0.0.1:8080\n"
+    "  --plugin LIBRARY     the product, a shared library built against\n"
+    "                       sbx_plugin.h (pkg-config --cflags sbx-plugin)\n"
+    "  --plugin-config FILE bytes handed to the plugin's create()\n"
+    "  --ipc socket|ring    plugin transport (default socket)\n"
     "  --junit FILE         write a JUnit XML report (one testcase per "
     "criterion\n"
     "                       and one for validity)\n"
@@ -77,6 +82,9 @@ static const char usage_test[] =
     "  --rate R             override load.rate (open loop, e.g. 1000/s)\n"
     "  --timeout DUR        override load.timeout (per request)\n"
     "  --seed N             override load.seed (case order, arrivals)\n"
+    "  --http-client C      auto (default: the spec's choice, else fast for\n"
+    "                       plain http://, libcurl for https, credentials,\n"
+    "                       ...), curl or fast\n"
     "  --no-progress        no live progress line (none is drawn unless\n"
     "                       stderr is a terminal anyway)\n"
     "  --quiet              print only the verdict line\n"
@@ -172,9 +180,17 @@ static int cmd_test(int argc, char **argv) {
     O_NOPROG,
     O_QUIET,
     O_NOCOLOR,
+    O_CLIENT,
+    O_PLUGIN,
+    O_PLUGIN_CONFIG,
+    O_IPC,
     O_HELP
   };
   static const struct option opts[] = {
+      {"plugin", required_argument, NULL, O_PLUGIN},
+      {"plugin-config", required_argument, NULL, O_PLUGIN_CONFIG},
+      {"ipc", required_argument, NULL, O_IPC},
+      {"http-client", required_argument, NULL, O_CLIENT},
       {"scenario", required_argument, NULL, O_SCENARIO},
       {"endpoint", required_argument, NULL, O_ENDPOINT},
       {"junit", required_argument, NULL, O_JUNIT},
@@ -273,6 +289,31 @@ static int cmd_test(int argc, char **argv) {
     case O_NOCOLOR:
       no_color = 1;
       break;
+    case O_PLUGIN:
+      rq.plugin = optarg;
+      break;
+    case O_PLUGIN_CONFIG:
+      rq.plugin_config = optarg;
+      break;
+    case O_IPC:
+      if (strcmp(optarg, "socket") == 0)
+        rq.plugin_ring = 0;
+      else if (strcmp(optarg, "ring") == 0)
+        rq.plugin_ring = 1;
+      else
+        return bad_value("--ipc", optarg, "write socket or ring");
+      break;
+    case O_CLIENT:
+      if (strcmp(optarg, "curl") == 0)
+        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL;
+      else if (strcmp(optarg, "fast") == 0)
+        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST;
+      else if (strcmp(optarg, "auto") == 0)
+        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO;
+      else
+        return bad_value("--http-client", optarg,
+                         "write auto, curl or fast");
+      break;
     case O_HELP:
       fputs(usage_test, stdout);
       return EXIT_PASS;
@@ -286,11 +327,17 @@ static int cmd_test(int argc, char **argv) {
                     "--help'\n", argv[optind]);
     return EXIT_USAGE;
   }
-  if (rq.scenario_path == NULL || rq.endpoint == NULL) {
-    fprintf(stderr, "sbx test: %s is required; e.g. sbx test --scenario "
-                    "sandbox-specs/web-static --endpoint "
-                    "http://127.0.0.1:8080\n",
-            rq.scenario_path == NULL ? "--scenario" : "--endpoint");
+  if (rq.scenario_path == NULL ||
+      (rq.endpoint == NULL) == (rq.plugin == NULL)) {
+    fprintf(stderr,
+            "sbx test: %s; e.g. sbx test --scenario sandbox-specs/web-static "
+            "--endpoint http://127.0.0.1:8080, or sbx test --scenario "
+            "sandbox-specs/route-plan --plugin ./libmyrouter.so\n",
+            rq.scenario_path == NULL ? "--scenario is required"
+            : rq.endpoint == NULL    ? "the product is missing: give "
+                                       "--endpoint URL or --plugin LIBRARY"
+                                     : "give either --endpoint or --plugin, "
+                                       "not both");
     return EXIT_USAGE;
   }
 

@@ -28,6 +28,7 @@
 #define MAX_NODES 100000
 #define PATH_LEN 256
 
+#define MAX_PIPELINE_DEPTH 64 /* requests per connection in flight */
 #define MAX_CONCURRENCY 10000
 #define MAX_RATE 10000000.0
 #define DEFAULT_MAX_IN_FLIGHT 1024
@@ -835,11 +836,16 @@ static int check_req_path(struct sctx *c, const struct ynode *n,
   return 0;
 }
 
+static int get_rel_path(struct sctx *c, const struct ynode *n,
+                        const char *field, const char *example,
+                        const char **out);
+
 static int parse_interface(struct sctx *c, const struct ynode *n,
                            Sbx__V1__Interface *it) {
   static const char *const keys[] = {
       "kind",         "method",         "path",       "headers",
-      "content_type", "max_body_bytes", "http_client"};
+      "content_type", "max_body_bytes", "http_client", "pipeline_depth",
+      "setup"};
   static const char *const kinds[] = {"http", "plugin"};
   static const char *const methods[] = {"GET", "HEAD",  "POST",
                                         "PUT", "PATCH", "DELETE"};
@@ -929,6 +935,58 @@ static int parse_interface(struct sctx *c, const struct ynode *n,
                       : idx == 1 ? SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL
                                  : SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST;
   }
+  if (v[8] != NULL) {
+    const char *sp;
+    if (it->kind != SBX__V1__INTERFACE_KIND__INTERFACE_KIND_PLUGIN)
+      return fail(c, v[8], "interface.setup",
+                  "setup data is handed to a plugin's create(); it needs "
+                  "kind: plugin");
+    if ((rc = get_rel_path(c, v[8], "interface.setup", "setup: graph.bin",
+                           &sp)) != 0)
+      return rc;
+    if (set_str(&it->setup, sp) != 0)
+      return SBX_ENOMEM;
+  }
+  it->pipeline_depth = 1;
+  if (v[7] != NULL) {
+    uint64_t d;
+    if ((rc = get_uint(c, v[7], "interface.pipeline_depth", 1,
+                       MAX_PIPELINE_DEPTH, "pipeline_depth: 4", &d)) != 0)
+      return rc;
+    it->pipeline_depth = (uint32_t)d;
+  }
+  return 0;
+}
+
+/* A file named by the spec: relative to the spec's directory, never
+ * leaving it. field is the key path for messages, example a fix. */
+static int get_rel_path(struct sctx *c, const struct ynode *n,
+                        const char *field, const char *example,
+                        const char **out) {
+  const char *p;
+  char q[96];
+  int rc;
+
+  if ((rc = get_text(c, n, field, 1024, 0, example, &p)) != 0)
+    return rc;
+  sbx_format_quoted(p, strlen(p), q, sizeof(q));
+  if (p[0] == '/')
+    return fail(c, n, field,
+                "%s is absolute; give a path relative to the spec's "
+                "directory, e.g. %s",
+                q, example);
+  for (const char *s = p; *s != '\0';) {
+    size_t k = strcspn(s, "/");
+    if (k == 2 && s[0] == '.' && s[1] == '.')
+      return fail(c, n, field,
+                  "%s leaves the spec's directory (\"..\"); keep the "
+                  "file beside spec.yaml, e.g. %s",
+                  q, example);
+    s += k;
+    if (*s == '/')
+      s++;
+  }
+  *out = p;
   return 0;
 }
 
@@ -937,7 +995,6 @@ static int parse_dataset_ref(struct sctx *c, const struct ynode *n,
   static const char *const keys[] = {"path", "private"};
   const struct ynode *v[ARRAY_LEN(keys)];
   const char *p;
-  char q[96];
   int rc;
 
   if ((rc = map_fields(c, n, "dataset", keys, ARRAY_LEN(keys), v,
@@ -947,26 +1004,9 @@ static int parse_dataset_ref(struct sctx *c, const struct ynode *n,
     return missing(c, n, "dataset.path",
                    "write e.g. path: dataset.jsonl (relative to the spec's "
                    "directory)");
-  if ((rc = get_text(c, v[0], "dataset.path", 1024, 0, "path: dataset.jsonl",
-                     &p)) != 0)
+  if ((rc = get_rel_path(c, v[0], "dataset.path", "path: dataset.jsonl",
+                         &p)) != 0)
     return rc;
-  sbx_format_quoted(p, strlen(p), q, sizeof(q));
-  if (p[0] == '/')
-    return fail(c, v[0], "dataset.path",
-                "%s is absolute; give a path relative to the spec's "
-                "directory, e.g. path: dataset.jsonl",
-                q);
-  for (const char *s = p; *s != '\0';) {
-    size_t k = strcspn(s, "/");
-    if (k == 2 && s[0] == '.' && s[1] == '.')
-      return fail(c, v[0], "dataset.path",
-                  "%s leaves the spec's directory (\"..\"); keep the "
-                  "dataset beside spec.yaml, e.g. path: dataset.jsonl",
-                  q);
-    s += k;
-    if (*s == '/')
-      s++;
-  }
   if (set_str(&d->path, p) != 0)
     return SBX_ENOMEM;
   if (v[1] != NULL && (rc = get_bool(c, v[1], "dataset.private",
@@ -1720,8 +1760,11 @@ static int cross_check(struct sctx *c, const Sbx__V1__Scenario *sc,
       sc->interface->kind == SBX__V1__INTERFACE_KIND__INTERFACE_KIND_HTTP;
   char where[512], q[96];
 
-  if (!has_metric(sc, "accuracy", &need_label))
-    has_metric(sc, "macro_f1", &need_label);
+  const char *need_answer = NULL;
+  /* accuracy counts every answer compared with an expectation of its
+   * body; macro F1 needs classes. */
+  has_metric(sc, "accuracy", &need_answer);
+  has_metric(sc, "macro_f1", &need_label);
   if (!has_metric(sc, "mae", &need_number))
     has_metric(sc, "rmse", &need_number);
 
@@ -1744,6 +1787,17 @@ static int cross_check(struct sctx *c, const Sbx__V1__Scenario *sc,
                    "%s.path: missing; interface.path uses {path}, so every "
                    "case needs e.g. \"path\": \"/index.html\"",
                    where);
+      return SBX_EDATASET;
+    }
+    if (need_answer != NULL && label[0] == '\0' && !k->expect->has_number &&
+        k->expect->exact.len == 0 && k->expect->sha256.len == 0 &&
+        k->expect->n_json == 0) {
+      WHERE();
+      sbx_diag_set(c->diag,
+                   "%s.expect: no answer to compare; criterion \"%s\" needs "
+                   "every case to expect a label, number, exact body, "
+                   "sha256 or json fields",
+                   where, need_answer);
       return SBX_EDATASET;
     }
     if (need_label != NULL && label[0] == '\0') {
@@ -1803,8 +1857,8 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
   Sbx__V1__Scenario *sc = NULL;
   struct sbx_dataset *ds = NULL;
   char *spec_file = NULL, *dir = NULL, *dfile = NULL;
-  char *sbuf = NULL, *dbuf = NULL;
-  size_t slen = 0, dlen = 0;
+  char *sbuf = NULL, *dbuf = NULL, *xbuf = NULL;
+  size_t slen = 0, dlen = 0, xlen = 0;
   crypto_hash_sha256_state h;
   int rc = SBX_ENOMEM;
 
@@ -1882,6 +1936,25 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
   if ((rc = cross_check(&c, sc, ds, dfile, dbuf, dlen)) != 0)
     goto out;
 
+  if (sc->interface->setup != NULL && sc->interface->setup[0] != '\0') {
+    char *sfile = path_join(dir, sc->interface->setup);
+    if (sfile == NULL) {
+      rc = SBX_ENOMEM;
+      goto out;
+    }
+    rc = sbx__read_file(sfile, (size_t)1 << 30, &xbuf, &xlen, NULL);
+    if (rc != 0) {
+      fail(&c, find_node(root, "interface", "setup"), "interface.setup",
+           "%s is not a readable regular file of at most 1GiB; create it "
+           "or fix the path (relative to the spec's directory)",
+           sfile);
+      rc = rc == SBX_ENOENT ? SBX_ENOENT : SBX_ESPEC;
+      free(sfile);
+      goto out;
+    }
+    free(sfile);
+  }
+
   rc = SBX_ENOMEM;
   sc->dataset->case_count = ds->n_cases;
   sc->dataset->sha256.data = malloc(32);
@@ -1897,6 +1970,13 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
   crypto_hash_sha256_init(&h);
   crypto_hash_sha256_update(&h, (const unsigned char *)sbuf, slen);
   crypto_hash_sha256_update(&h, (const unsigned char *)dbuf, dlen);
+  if (xbuf != NULL) {
+    /* The setup data is part of what is tested: it is in the digest. */
+    crypto_hash_sha256_update(&h, (const unsigned char *)xbuf, xlen);
+    sc->setup_bytes.data = (uint8_t *)xbuf;
+    sc->setup_bytes.len = xlen;
+    xbuf = NULL;
+  }
   crypto_hash_sha256_final(&h, sc->digest.data);
   sc->digest.len = 32;
 
@@ -1916,5 +1996,6 @@ out:
   free(dfile);
   free(sbuf);
   free(dbuf);
+  free(xbuf);
   return rc;
 }

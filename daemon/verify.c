@@ -264,6 +264,12 @@ static int build_metrics(const Sbx__V1__Scenario *sc,
     m->schedule_lag_p99_us = sbx_hist_percentile(st->lag, 99);
     m->schedule_lag_max_us = sbx_hist_max(st->lag);
   }
+  /* The product's CPU covers warm-up too, so it is spread over every
+   * answered request, warm-up included. */
+  if (st->product_cpu_us > 0 && st->completed + st->warmup_requests > 0)
+    m->cpu_us_per_request = (double)st->product_cpu_us /
+                            (double)(st->completed + st->warmup_requests);
+  m->peak_rss_bytes = st->product_peak_rss;
   rc = sbx_quality_fill(st->quality, m);
   if (rc != 0)
     goto out;

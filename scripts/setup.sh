@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   libuv1-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler
-  liblmdb-dev libjansson-dev libsodium-dev libyaml-dev libssl-dev
+  liblmdb-dev libjansson-dev libsodium-dev libyaml-dev libssl-dev libseccomp-dev
   clang libclang-rt-14-dev
   nginx-light curl python3 libxml2-utils
   wrk hey

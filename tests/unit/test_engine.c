@@ -122,8 +122,8 @@ static void fake_close(struct sbx_adapter *a, sbx_adapter_close_cb cb) {
     cb(a);
 }
 
-static const struct sbx_adapter_ops fake_ops = {"fake", fake_submit,
-                                                fake_close};
+static const struct sbx_adapter_ops fake_ops = {
+    .name = "fake", .submit = fake_submit, .close = fake_close};
 
 static void fake_init(struct fake *f, uv_loop_t *loop, uint32_t max) {
   memset(f, 0, sizeof(*f));

@@ -532,7 +532,7 @@ static void test_parse_errors(void) {
       "\"method\"?");
   BAD("name: m\nversion: \"1\"\ntitle: T\ninterface: {kind: http, zzz: 1}\n",
       "s.yaml:4:25: interface.zzz: unknown key; valid keys here are kind, "
-      "method, path, headers, content_type, max_body_bytes, http_client");
+      "method, path, headers, content_type, max_body_bytes, http_client, pipeline_depth, setup");
   BAD("name: m\nversion: \"1\"\ntitle: T\ninterface: {kind: http}\n"
       "dataset: {path: /etc/passwd}\n",
       "s.yaml:5:17: dataset.path: \"/etc/passwd\" is absolute; give a path "
@@ -540,7 +540,7 @@ static void test_parse_errors(void) {
   BAD("name: m\nversion: \"1\"\ntitle: T\ninterface: {kind: http}\n"
       "dataset: {path: a/../../b}\n",
       "s.yaml:5:17: dataset.path: \"a/../../b\" leaves the spec's directory "
-      "(\"..\"); keep the dataset beside spec.yaml, e.g. path: "
+      "(\"..\"); keep the file beside spec.yaml, e.g. path: "
       "dataset.jsonl");
   BAD(MINIMAL "load: {model: closed, concurrency: 1, min_duration: 1s}\n"
               "checks: {labels: [a, a]}\n",
