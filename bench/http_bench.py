@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """Side-by-side HTTP load-generator benchmark against nginx on loopback.
 
-Runs, in interleaved rounds, wrk, hey and `sbx test` (closed loop, same
-connection count) against the same nginx location that returns a tiny fixed
-reply. nginx is pinned to core 0 and the load generator to core 1. For each
-tool it records requests per second and the tool's own CPU time per request
-(user + system, from wait4), and prints the ratio of sbx to wrk.
+Runs, in interleaved rounds, wrk, hey, libcurl alone and `sbx test` with
+each HTTP client (closed loop, same connection count) against nginx's tiny
+fixed reply, then against sbx_faultd (a minimal static-reply server). The
+target is pinned to core 0 and the load generator to core 1. For each tool
+it records requests per second, the tool's own CPU time per request (user +
+system, from wait4) and latency p50/p99, and prints ratios to wrk.
 
-Then it runs sbx in open loop at the given rates (achieved rate and the
-harness's schedule lag p99), and two open-loop runs of different lengths at
-the same rate to show that memory does not grow with run length.
+Then it runs sbx in open loop at the given rates and at 50% and 90% of the
+fast client's closed-loop maximum (achieved rate, the harness's schedule
+lag), and two open-loop runs of different lengths at the same rate to show
+that memory does not grow with run length.
 
 Usage: bench/http_bench.py [--rounds 3] [--seconds 10] [--conns 64]
                            [--rates 1000,10000] [--mem-seconds 10,60]
@@ -85,6 +87,101 @@ def sbx_cmd(spec, url, data, js, extra):
             "--data-dir", data, "--json", js, "--no-progress", "--quiet"] + extra
 
 
+def start_faultd():
+    p = subprocess.Popen(["taskset", "-c", "0", os.path.join(BIN, "sbx_faultd"), "--port", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = p.stdout.readline().strip()
+    return p, "http://127.0.0.1:" + line.split("=", 1)[1]
+
+
+def pct_ms(text, pattern):
+    m = re.search(pattern, text)
+    if not m:
+        return float("nan")
+    v, unit = float(m.group(1)), m.group(2) if m.lastindex >= 2 else "s"
+    return v * {"us": 1e-3, "ms": 1.0, "s": 1e3, "secs": 1e3}.get(unit, 1.0)
+
+
+def closed_round(a, tmp, url, path, spec, r):
+    """One interleaved round of every tool against url+path; returns
+    {tool: (req/s, cpu µs/req, p50 ms, p99 ms)}."""
+    target = url + path
+    out_by = {}
+    rc, out, err, cpu, rss, wall = run_rusage(
+        ["wrk", "-t1", f"-c{a.conns}", f"-d{a.seconds}s", "--latency", target], 1)
+    n, rps = parse_wrk(out)
+    out_by["wrk"] = (rps, cpu / n * 1e6, pct_ms(out, r"\s50%\s+([\d.]+)(us|ms|s)"),
+                     pct_ms(out, r"\s99%\s+([\d.]+)(us|ms|s)"))
+    rc, out, err, cpu, rss, wall = run_rusage(
+        ["hey", "-c", str(a.conns), "-z", f"{a.seconds}s", "-cpus", "1", target], 1)
+    n, rps = parse_hey(out)
+    out_by["hey"] = (rps, cpu / n * 1e6, pct_ms(out, r"50% in ([\d.]+) (secs)"),
+                     pct_ms(out, r"99% in ([\d.]+) (secs)"))
+    rc, out, err, cpu, rss, wall = run_rusage(
+        [os.path.join(BIN, "sbx-bench-curl-ceiling"), target, str(a.conns), str(a.seconds)], 1)
+    n = int(re.search(r"requests (\d+)", out).group(1))
+    out_by["curl"] = (float(re.search(r"rate ([\d.]+)", out).group(1)), cpu / n * 1e6,
+                      float("nan"), float("nan"))
+    for client in ("curl", "fast"):
+        js = os.path.join(tmp, f"closed-{client}-{r}.json")
+        rc, out, err, cpu, rss, wall = run_rusage(
+            sbx_cmd(spec, url, os.path.join(tmp, "data"), js,
+                    ["--concurrency", str(a.conns), "--duration", f"{a.seconds}s",
+                     "--warmup", "0s", "--http-client", client]), 1)
+        j = json.load(open(js))
+        m = j["metrics"]
+        n = int(m["requests"]) + int(m.get("warmupRequests", 0))
+        out_by["sbx-" + client] = (float(m["throughput"]), cpu / n * 1e6,
+                                   int(m["latency"]["p50Us"]) / 1e3, int(m["latency"]["p99Us"]) / 1e3)
+        if j["verdict"] != "VERDICT_PASS":
+            print(f"warning: sbx {client} verdict {j['verdict']}", file=sys.stderr)
+    return out_by
+
+
+NAMES = {"wrk": "wrk -t1", "hey": "hey -cpus 1",
+         "curl": "libcurl alone (bench/curl_ceiling.c)",
+         "sbx-curl": "sbx test, libcurl client", "sbx-fast": "sbx test, fast client"}
+
+
+def report_closed(a, title, rounds):
+    tools = list(rounds[0].keys())
+    med = {}
+    for k in tools:
+        v = [rd[k] for rd in rounds]
+        med[k] = tuple(statistics.median(x[i] for x in v) for i in range(4)) + \
+            (min(x[0] for x in v), max(x[0] for x in v))
+    print(f"### Closed loop against {title}, {a.conns} connections, {a.seconds} s x {a.rounds} interleaved rounds\n")
+    print("| tool | req/s median [min-max] | CPU µs/req | req/s / wrk | CPU/req / wrk | p50 | p99 |")
+    print("|---|---|---|---|---|---|---|")
+    for k in tools:
+        rps, cpu, p50, p99, lo, hi = med[k]
+        lat = "" if p50 != p50 else f"{p50:.2f} ms | {p99:.2f} ms"
+        print(f"| {NAMES[k]} | {rps:,.0f} [{lo:,.0f}-{hi:,.0f}] | {cpu:.1f} | "
+              f"{rps / med['wrk'][0]:.2f} | {cpu / med['wrk'][1]:.2f} | {lat or '- | -'} |")
+    for k in ("sbx-fast", "sbx-curl"):
+        ratios = [rd[k][0] / rd["wrk"][0] for rd in rounds]
+        print(f"\nPer-round {k}/wrk req/s: {', '.join(f'{x:.2f}' for x in ratios)}")
+    print()
+    return med
+
+
+def open_loop(a, tmp, url, spec, rates, label):
+    print(f"### Open loop (constant spacing, fast client), {a.seconds} s each{label}\n")
+    print("| target rate | achieved rate | off target | schedule lag p99 | lag max | latency p50 | latency p99 | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
+    for rate in rates:
+        js = os.path.join(tmp, f"open{rate}.json")
+        run_rusage(sbx_cmd(spec, url, os.path.join(tmp, "data"), js,
+                           ["--rate", f"{rate}/s", "--duration", f"{a.seconds}s"]), 1)
+        j = json.load(open(js))
+        m = j["metrics"]
+        ach = float(m["achievedRate"])
+        print(f"| {rate:,}/s | {ach:,.1f}/s | {abs(ach - rate) / rate * 100:.3f}% | "
+              f"{int(m['scheduleLagP99Us'])} µs | {int(m['scheduleLagMaxUs'])} µs | "
+              f"{int(m['latency']['p50Us'])} µs | {int(m['latency']['p99Us'])} µs | {j['verdict']} |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
@@ -93,85 +190,57 @@ def main():
     ap.add_argument("--rates", default="1000,10000")
     ap.add_argument("--mem-seconds", default="10,60")
     ap.add_argument("--mem-rate", type=int, default=10000)
+    ap.add_argument("--skip-faultd", action="store_true")
     a = ap.parse_args()
     for tool in ("wrk", "hey", "taskset"):
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is missing; run scripts/setup.sh")
     tmp = tempfile.mkdtemp(prefix="sbx-bench.")
     url, run_dir = start_nginx(tmp)
-    target = url + "/__sbx_ok"
-    res = {"wrk": [], "hey": [], "curl": [], "sbx": []}
+    faultd = None
     try:
+        rounds = []
         for r in range(a.rounds):
-            rc, out, err, cpu, rss, wall = run_rusage(
-                ["wrk", "-t1", f"-c{a.conns}", f"-d{a.seconds}s", target], 1)
-            n, rps = parse_wrk(out)
-            res["wrk"].append((rps, cpu / n * 1e6, n))
-            rc, out, err, cpu, rss, wall = run_rusage(
-                ["hey", "-c", str(a.conns), "-z", f"{a.seconds}s", "-cpus", "1", target], 1)
-            n, rps = parse_hey(out)
-            res["hey"].append((rps, cpu / n * 1e6, n))
-            rc, out, err, cpu, rss, wall = run_rusage(
-                [os.path.join(BIN, "sbx-bench-curl-ceiling"), target, str(a.conns), str(a.seconds)], 1)
-            n = int(re.search(r"requests (\d+)", out).group(1))
-            res["curl"].append((float(re.search(r"rate ([\d.]+)", out).group(1)), cpu / n * 1e6, n))
-            js = os.path.join(tmp, f"closed{r}.json")
-            rc, out, err, cpu, rss, wall = run_rusage(
-                sbx_cmd(os.path.join(ROOT, "bench/specs/nginx-ok"), url, os.path.join(tmp, "data"), js,
-                        ["--concurrency", str(a.conns), "--duration", f"{a.seconds}s", "--warmup", "0s"]), 1)
-            j = json.load(open(js))
-            m = j["metrics"]
-            n = int(m["requests"]) + int(m.get("warmupRequests", 0))
-            res["sbx"].append((float(m["throughput"]), cpu / n * 1e6, n))
-            print(f"round {r+1}: wrk {res['wrk'][-1][0]:.0f}/s, hey {res['hey'][-1][0]:.0f}/s, "
-                  f"libcurl {res['curl'][-1][0]:.0f}/s, "
-                  f"sbx {res['sbx'][-1][0]:.0f}/s ({j['verdict']})", file=sys.stderr)
+            rounds.append(closed_round(a, tmp, url, "/__sbx_ok", os.path.join(ROOT, "bench/specs/nginx-ok"), r))
+            print(f"nginx round {r+1}: " + ", ".join(f"{k} {v[0]:.0f}/s" for k, v in rounds[-1].items()),
+                  file=sys.stderr)
+        print("nginx 1.22 with 1 worker on core 0, load generator on core 1, `GET /__sbx_ok` (3-byte body).\n")
+        med = report_closed(a, "nginx", rounds)
+        fast_max = med["sbx-fast"][0]
 
-        med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
-                   min(x[0] for x in v), max(x[0] for x in v)) for k, v in res.items()}
-        print(f"### Closed loop, {a.conns} connections, {a.seconds} s x {a.rounds} interleaved rounds\n")
-        print("nginx 1 worker on core 0, load generator on core 1, `GET /__sbx_ok` (3-byte body).\n")
-        print("| tool | req/s median [min-max] | CPU µs/req | req/s ratio to wrk | CPU/req ratio to wrk |")
-        print("|---|---|---|---|---|")
-        names = {"wrk": "wrk -t1", "hey": "hey -cpus 1",
-                 "curl": "libcurl alone (multi_perform, bench/curl_ceiling.c)",
-                 "sbx": "sbx test, libcurl adapter"}
-        for k in ("wrk", "hey", "curl", "sbx"):
-            rps, cpu, lo, hi = med[k]
-            print(f"| {names[k]} | {rps:,.0f} [{lo:,.0f}-{hi:,.0f}] | {cpu:.1f} | "
-                  f"{rps / med['wrk'][0]:.2f} | {cpu / med['wrk'][1]:.2f} |")
-        ratios = [s[0] / w[0] for s, w in zip(res["sbx"], res["wrk"])]
-        print(f"\nPer-round sbx/wrk req/s ratios: {', '.join(f'{x:.2f}' for x in ratios)}; "
-              f"sbx/libcurl-alone: {med['sbx'][0] / med['curl'][0]:.2f}\n")
+        if not a.skip_faultd:
+            faultd, furl = start_faultd()
+            rounds = []
+            for r in range(a.rounds):
+                rounds.append(closed_round(a, tmp, furl, "/ok/bench", os.path.join(ROOT, "bench/specs/faultd-ok"), r))
+                print(f"faultd round {r+1}: " + ", ".join(f"{k} {v[0]:.0f}/s" for k, v in rounds[-1].items()),
+                      file=sys.stderr)
+            print("sbx_faultd (single-threaded libuv, fixed reply) on core 0, load generator on core 1.\n")
+            report_closed(a, "sbx_faultd", rounds)
 
-        print(f"### Open loop (constant spacing), {a.seconds} s each\n")
-        print("| target rate | achieved rate | off target | schedule lag p99 | lag max | latency p99 | verdict |")
-        print("|---|---|---|---|---|---|---|")
-        for rate in [int(x) for x in a.rates.split(",")]:
-            js = os.path.join(tmp, f"open{rate}.json")
-            run_rusage(sbx_cmd(os.path.join(ROOT, "bench/specs/nginx-ok-open"), url, os.path.join(tmp, "data"), js,
-                               ["--rate", f"{rate}/s", "--duration", f"{a.seconds}s"]), 1)
-            j = json.load(open(js))
-            m = j["metrics"]
-            ach = float(m["achievedRate"])
-            print(f"| {rate:,}/s | {ach:,.1f}/s | {abs(ach - rate) / rate * 100:.3f}% | "
-                  f"{int(m['scheduleLagP99Us'])} µs | {int(m['scheduleLagMaxUs'])} µs | "
-                  f"{int(m['latency']['p99Us'])} µs | {j['verdict']} |")
+        spec = os.path.join(ROOT, "bench/specs/nginx-ok-open")
+        open_loop(a, tmp, url, spec, [int(x) for x in a.rates.split(",")], " against nginx")
+        r50, r90 = int(fast_max * 0.5), int(fast_max * 0.9)
+        open_loop(a, tmp, url, spec, [r50, r90],
+                  f": 50% and 90% of the fast client's closed-loop maximum ({fast_max:,.0f}/s)")
 
-        print(f"\n### Memory against run length, open loop at {a.mem_rate:,}/s\n")
+        print(f"### Memory against run length, open loop at {a.mem_rate:,}/s\n")
         print("| measured duration | requests | peak RSS |")
         print("|---|---|---|")
         rss_by = []
         for secs in [int(x) for x in a.mem_seconds.split(",")]:
             js = os.path.join(tmp, f"mem{secs}.json")
             rc, out, err, cpu, rss, wall = run_rusage(
-                sbx_cmd(os.path.join(ROOT, "bench/specs/nginx-ok-open"), url, os.path.join(tmp, "data"), js,
+                sbx_cmd(spec, url, os.path.join(tmp, "data"), js,
                         ["--rate", f"{a.mem_rate}/s", "--duration", f"{secs}s"]), 1)
             j = json.load(open(js))
             rss_by.append(rss)
             print(f"| {secs} s | {int(j['metrics']['requests']):,} | {rss / 1024:.1f} MiB |")
         print(f"\nPeak RSS difference, longest minus shortest: {(rss_by[-1] - rss_by[0]) / 1024:.1f} MiB")
     finally:
+        if faultd is not None:
+            faultd.terminate()
+            faultd.wait()
         stop_nginx(run_dir)
         shutil.rmtree(tmp, ignore_errors=True)
 

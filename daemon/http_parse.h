@@ -92,8 +92,11 @@ void sbx_http_parser_reset(struct sbx_http_parser *p, int head_request);
 
 /* Feeds buf[0..len). Returns SBX_HTTP_MORE (all consumed), SBX_HTTP_DONE
  * (*used says how many bytes belonged to this response; the rest belongs to
- * the next one) or SBX_HTTP_ERROR (p->err says why; the connection must be
- * closed). */
+ * the next one) or SBX_HTTP_ERROR (p->err says why and *used is the offset
+ * of the offending byte; the connection must be closed). After DONE or
+ * ERROR, further calls consume nothing and repeat the result until
+ * sbx_http_parser_reset(); keep_alive and body_len mean something only
+ * after DONE. */
 enum sbx_http_result sbx_http_parse(struct sbx_http_parser *p,
                                     const uint8_t *buf, size_t len,
                                     size_t *used);

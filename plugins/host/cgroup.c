@@ -28,14 +28,12 @@
 #define CG_ROOT "/sys/fs/cgroup"
 #define CG_BASE "sbx" /* our directory under each hierarchy */
 
-static int exists(const char *path)
-{
+static int exists(const char *path) {
   return access(path, F_OK) == 0;
 }
 
 /* Writes s to dir/file. Returns 0 or negative errno. */
-static int put(const char *dir, const char *file, const char *s)
-{
+static int put(const char *dir, const char *file, const char *s) {
   char path[256];
   size_t len = strlen(s);
   ssize_t w;
@@ -57,8 +55,7 @@ static int put(const char *dir, const char *file, const char *s)
 }
 
 /* Does file (one line of words) contain the word w? */
-static int has_word(const char *file, const char *w)
-{
+static int has_word(const char *file, const char *w) {
   char buf[512];
   size_t wl = strlen(w);
   ssize_t r;
@@ -82,8 +79,7 @@ static int has_word(const char *file, const char *w)
 
 /* mkdir -p hierarchy/sbx/name; records the leaf in cg. */
 static int make(struct sbx_host_cgroup *cg, const char *hierarchy,
-                const char *name, char *out, size_t out_len)
-{
+                const char *name, char *out, size_t out_len) {
   char base[160];
 
   if (cg->n >= SBX_HOST_CG_MAX)
@@ -101,8 +97,7 @@ static int make(struct sbx_host_cgroup *cg, const char *hierarchy,
 }
 
 static int prepare_v2(const char *name, uint64_t memory,
-                      struct sbx_host_cgroup *cg, struct sbx_host_layers *l)
-{
+                      struct sbx_host_cgroup *cg, struct sbx_host_layers *l) {
   char dir[160];
   char num[32];
   int rc;
@@ -141,8 +136,7 @@ static int prepare_v2(const char *name, uint64_t memory,
 }
 
 static int prepare_v1(const char *name, uint64_t memory,
-                      struct sbx_host_cgroup *cg, struct sbx_host_layers *l)
-{
+                      struct sbx_host_cgroup *cg, struct sbx_host_layers *l) {
   char dir[160];
   char num[32];
   int rc;
@@ -155,7 +149,8 @@ static int prepare_v1(const char *name, uint64_t memory,
     cg->memory_set = 1;
   put(dir, "memory.memsw.limit_in_bytes", num); /* absent without swap acct */
   put(dir, "memory.swappiness", "0");
-  if (exists(CG_ROOT "/pids/pids.max") || exists(CG_ROOT "/pids/cgroup.procs")) {
+  if (exists(CG_ROOT "/pids/pids.max") ||
+      exists(CG_ROOT "/pids/cgroup.procs")) {
     if (make(cg, CG_ROOT "/pids", name, dir, sizeof dir) == 0 &&
         put(dir, "pids.max", "16") == 0)
       cg->pids_set = 1;
@@ -178,17 +173,16 @@ static int prepare_v1(const char *name, uint64_t memory,
     if (cg->has_kill)
       snprintf(cg->kill_dir, sizeof cg->kill_dir, "%s", dir);
   }
-  sbx_host_detail(l, "cgroup v1%s%s%s%s%s; ",
-                  cg->memory_set ? " memory" : "", cg->pids_set ? " pids" : "",
-                  cg->cpu_set ? " cpu" : "", cg->has_kill ? ", v2 kill " : "",
+  sbx_host_detail(l, "cgroup v1%s%s%s%s%s; ", cg->memory_set ? " memory" : "",
+                  cg->pids_set ? " pids" : "", cg->cpu_set ? " cpu" : "",
+                  cg->has_kill ? ", v2 kill " : "",
                   cg->has_kill ? cg->kill_dir : "");
   return 0;
 }
 
 int sbx_host_cgroup_prepare(const char *name, uint64_t memory,
                             struct sbx_host_cgroup *cg,
-                            struct sbx_host_layers *l)
-{
+                            struct sbx_host_layers *l) {
   int rc;
 
   memset(cg, 0, sizeof *cg);
@@ -211,8 +205,7 @@ int sbx_host_cgroup_prepare(const char *name, uint64_t memory,
   return rc;
 }
 
-int sbx_host_cgroup_join(const struct sbx_host_cgroup *cg)
-{
+int sbx_host_cgroup_join(const struct sbx_host_cgroup *cg) {
   size_t i;
   int rc;
 
@@ -226,8 +219,7 @@ int sbx_host_cgroup_join(const struct sbx_host_cgroup *cg)
   return 0;
 }
 
-void sbx_host_cgroup_remove(struct sbx_host_cgroup *cg)
-{
+void sbx_host_cgroup_remove(struct sbx_host_cgroup *cg) {
   size_t i;
   int tries;
 
@@ -245,8 +237,7 @@ void sbx_host_cgroup_remove(struct sbx_host_cgroup *cg)
   cg->n = 0;
 }
 
-static void sweep_dir(const char *base)
-{
+static void sweep_dir(const char *base) {
   DIR *d = opendir(base);
   struct dirent *e;
   time_t now = time(NULL);
@@ -262,20 +253,19 @@ static void sweep_dir(const char *base)
     if ((size_t)snprintf(path, sizeof path, "%s/%s", base, e->d_name) >=
         sizeof path)
       continue;
-    /* Only old ones: a young one may belong to a host being set up. A
-     * populated one refuses rmdir (EBUSY). */
-    if (stat(path, &st) == 0 && now - st.st_mtime > 60)
+    /* Not the young ones: a host creates its directories a millisecond
+     * before it joins them. A populated one refuses rmdir (EBUSY). */
+    if (stat(path, &st) == 0 && now - st.st_mtime > 5)
       rmdir(path);
   }
   closedir(d);
 }
 
-void sbx_host_cgroup_sweep(void)
-{
+void sbx_host_cgroup_sweep(void) {
   static const char *const bases[] = {
-    CG_ROOT "/" CG_BASE,          CG_ROOT "/memory/" CG_BASE,
-    CG_ROOT "/pids/" CG_BASE,     CG_ROOT "/cpu/" CG_BASE,
-    CG_ROOT "/cpuacct/" CG_BASE,  CG_ROOT "/unified/" CG_BASE,
+      CG_ROOT "/" CG_BASE,         CG_ROOT "/memory/" CG_BASE,
+      CG_ROOT "/pids/" CG_BASE,    CG_ROOT "/cpu/" CG_BASE,
+      CG_ROOT "/cpuacct/" CG_BASE, CG_ROOT "/unified/" CG_BASE,
   };
   size_t i;
 

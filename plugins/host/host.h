@@ -120,8 +120,9 @@ int sbx_host_cgroup_join(const struct sbx_host_cgroup *cg);
 /* Removes the directories of cg (once empty; retries briefly). */
 void sbx_host_cgroup_remove(struct sbx_host_cgroup *cg);
 
-/* Removes empty cgroups named sbx-* left by hosts that were killed before
- * they could clean up, if older than a minute. Best effort. */
+/* Removes the empty cgroups under our "sbx" directories left by hosts that
+ * were SIGKILLed before they could clean up (the harness kills the whole
+ * process group), if older than 5 s. Best effort; called at start-up. */
 void sbx_host_cgroup_sweep(void);
 
 /* ---- landlock.c */
@@ -131,7 +132,7 @@ void sbx_host_cgroup_sweep(void);
 #define SBX_HOST_LL_WRITE 4 /* write files (only /dev/null) */
 
 struct sbx_host_ll_rule {
-  int fd;          /* O_PATH descriptor */
+  int fd; /* O_PATH descriptor */
   int is_dir;
   unsigned rights; /* SBX_HOST_LL_* */
 };

@@ -44,8 +44,7 @@
 
 /* ---- logging and the layer record */
 
-void sbx_host_log(const char *fmt, ...)
-{
+void sbx_host_log(const char *fmt, ...) {
   char line[1024];
   va_list ap;
   int n;
@@ -62,15 +61,13 @@ void sbx_host_log(const char *fmt, ...)
   }
 }
 
-void sbx_host_layer_add(struct sbx_host_layers *l, const char *name)
-{
+void sbx_host_layer_add(struct sbx_host_layers *l, const char *name) {
   if (l->n < SBX_HOST_MAX_LAYERS)
     l->names[l->n++] = name;
 }
 
 static void append(char *buf, size_t cap, const char *sep, const char *fmt,
-                   va_list ap)
-{
+                   va_list ap) {
   size_t len = strlen(buf);
 
   if (len > 0 && sep != NULL && len + strlen(sep) < cap) {
@@ -81,8 +78,7 @@ static void append(char *buf, size_t cap, const char *sep, const char *fmt,
     vsnprintf(buf + len, cap - len, fmt, ap);
 }
 
-void sbx_host_note(struct sbx_host_layers *l, const char *fmt, ...)
-{
+void sbx_host_note(struct sbx_host_layers *l, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
@@ -90,8 +86,7 @@ void sbx_host_note(struct sbx_host_layers *l, const char *fmt, ...)
   va_end(ap);
 }
 
-void sbx_host_detail(struct sbx_host_layers *l, const char *fmt, ...)
-{
+void sbx_host_detail(struct sbx_host_layers *l, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
@@ -103,8 +98,7 @@ void sbx_host_detail(struct sbx_host_layers *l, const char *fmt, ...)
 
 static void usage(const char *fmt, const char *arg) __attribute__((noreturn));
 
-static void usage(const char *fmt, const char *arg)
-{
+static void usage(const char *fmt, const char *arg) {
   char msg[512];
 
   snprintf(msg, sizeof msg, fmt, arg);
@@ -117,8 +111,7 @@ static void usage(const char *fmt, const char *arg)
 }
 
 static uint64_t number(const char *opt, const char *s, uint64_t min,
-                       uint64_t max)
-{
+                       uint64_t max) {
   char *end = NULL;
   unsigned long long v;
 
@@ -129,15 +122,15 @@ static uint64_t number(const char *opt, const char *s, uint64_t min,
   if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min ||
       v > max) {
     char msg[200];
-    snprintf(msg, sizeof msg, "%s: expected a number in %llu..%llu, got \"%.40s\"",
-             opt, (unsigned long long)min, (unsigned long long)max, s);
+    snprintf(msg, sizeof msg,
+             "%s: expected a number in %llu..%llu, got \"%.40s\"", opt,
+             (unsigned long long)min, (unsigned long long)max, s);
     usage("%s", msg);
   }
   return v;
 }
 
-static int valid_cgroup_name(const char *s)
-{
+static int valid_cgroup_name(const char *s) {
   size_t i;
   size_t n = strlen(s);
 
@@ -152,8 +145,7 @@ static int valid_cgroup_name(const char *s)
   return 1;
 }
 
-static void parse_args(int argc, char **argv, struct sbx_host_opts *o)
-{
+static void parse_args(int argc, char **argv, struct sbx_host_opts *o) {
   int uid_set = 0;
   int i;
 
@@ -228,8 +220,7 @@ struct io {
   size_t out_cap;
 };
 
-static int grow(uint8_t **buf, size_t *cap, size_t need)
-{
+static int grow(uint8_t **buf, size_t *cap, size_t need) {
   size_t c = *cap == 0 ? 4096 : *cap;
   uint8_t *p;
 
@@ -245,8 +236,7 @@ static int grow(uint8_t **buf, size_t *cap, size_t need)
   return 0;
 }
 
-static void write_all(struct io *io, const uint8_t *p, size_t n)
-{
+static void write_all(struct io *io, const uint8_t *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(io->fd, p, n);
     if (w < 0 && errno == EINTR)
@@ -261,16 +251,14 @@ static void write_all(struct io *io, const uint8_t *p, size_t n)
   }
 }
 
-static void flush(struct io *io)
-{
+static void flush(struct io *io) {
   if (io->out_len > 0)
     write_all(io, io->out, io->out_len);
   io->out_len = 0;
 }
 
 /* Reads more bytes; returns the count, 0 at EOF. Exits on errors. */
-static size_t read_more(struct io *io, size_t want)
-{
+static size_t read_more(struct io *io, size_t want) {
   ssize_t r;
 
   if (grow(&io->in, &io->in_cap, io->in_len + want) != 0) {
@@ -293,8 +281,7 @@ static size_t read_more(struct io *io, size_t want)
 /* Decodes the frame at in[off..]; returns its size, 0 if incomplete (and
  * *need says how many bytes the whole frame takes, when known). */
 static size_t next_frame(struct io *io, size_t off, struct sbx_frame *f,
-                         size_t *need)
-{
+                         size_t *need) {
   char diag[160];
   long n = sbx_frame_decode(io->in + off, io->in_len - off,
                             SBX_FRAME_MAX_PAYLOAD, f, diag, sizeof diag);
@@ -314,8 +301,7 @@ static size_t next_frame(struct io *io, size_t off, struct sbx_frame *f,
 }
 
 static void send_frame(struct io *io, uint8_t type, uint16_t status,
-                       uint64_t id, const uint8_t *payload, size_t len)
-{
+                       uint64_t id, const uint8_t *payload, size_t len) {
   uint8_t hdr[SBX_FRAME_HEADER];
 
   sbx_frame_header(hdr, type, status, id, (uint32_t)len);
@@ -341,8 +327,7 @@ struct reply {
   int nomem;
 };
 
-static int reply_write(sbx_plugin_output *out, const void *data, size_t len)
-{
+static int reply_write(sbx_plugin_output *out, const void *data, size_t len) {
   struct reply *r = out->host_private;
 
   if (len == 0)
@@ -361,8 +346,7 @@ static int reply_write(sbx_plugin_output *out, const void *data, size_t len)
   return SBX_PLUGIN_OK;
 }
 
-static void reply_reset(struct reply *r)
-{
+static void reply_reset(struct reply *r) {
   memset(&r->out, 0, sizeof r->out);
   r->out.write = reply_write;
   r->out.limit = r->limit;
@@ -372,8 +356,7 @@ static void reply_reset(struct reply *r)
   r->nomem = 0;
 }
 
-static uint16_t result_code(const struct reply *r, int rc)
-{
+static uint16_t result_code(const struct reply *r, int rc) {
   if (r->refused)
     return SBX_PLUGIN_E_TOO_LARGE;
   if (r->nomem)
@@ -384,8 +367,7 @@ static uint16_t result_code(const struct reply *r, int rc)
 }
 
 static void reply_send(struct io *io, uint64_t id, const struct reply *r,
-                       int rc)
-{
+                       int rc) {
   uint16_t code = result_code(r, rc);
 
   send_frame(io, SBX_FRAME_RESPONSE, code, id, code == 0 ? r->buf : NULL,
@@ -394,8 +376,7 @@ static void reply_send(struct io *io, uint64_t id, const struct reply *r,
 
 /* ---- HELLO */
 
-static void printable(char *dst, size_t cap, const char *src)
-{
+static void printable(char *dst, size_t cap, const char *src) {
   size_t i = 0;
 
   if (src != NULL) {
@@ -407,8 +388,7 @@ static void printable(char *dst, size_t cap, const char *src)
 
 static void send_hello(struct io *io, uint16_t status,
                        const sbx_plugin_descriptor *d,
-                       const struct sbx_host_layers *l, const char *message)
-{
+                       const struct sbx_host_layers *l, const char *message) {
   Sbx__V1__PluginHello h = SBX__V1__PLUGIN_HELLO__INIT;
   char name[128], version[128], vendor[128];
   uint8_t *buf;
@@ -446,8 +426,7 @@ static void refuse(struct io *io, uint16_t code, int exit_code,
 
 static void refuse(struct io *io, uint16_t code, int exit_code,
                    const sbx_plugin_descriptor *d,
-                   const struct sbx_host_layers *l, const char *fmt, ...)
-{
+                   const struct sbx_host_layers *l, const char *fmt, ...) {
   char msg[768];
   va_list ap;
 
@@ -461,8 +440,7 @@ static void refuse(struct io *io, uint16_t code, int exit_code,
 
 /* Checks the descriptor; returns NULL or what is wrong with it. */
 static const char *check_descriptor(const sbx_plugin_descriptor *d, char *buf,
-                                    size_t cap)
-{
+                                    size_t cap) {
   size_t i;
 
   if (d == NULL)
@@ -474,9 +452,8 @@ static const char *check_descriptor(const sbx_plugin_descriptor *d, char *buf,
              (unsigned)d->abi_version, (unsigned)SBX_PLUGIN_ABI_VERSION);
     return buf;
   }
-  if (d->signature == NULL ||
-      strncmp(d->signature, SBX_PLUGIN_SIGNATURE,
-              sizeof SBX_PLUGIN_SIGNATURE) != 0) {
+  if (d->signature == NULL || strncmp(d->signature, SBX_PLUGIN_SIGNATURE,
+                                      sizeof SBX_PLUGIN_SIGNATURE) != 0) {
     char sig[32];
     printable(sig, sizeof sig, d->signature);
     snprintf(buf, cap, "plugin signature \"%s\", host \"%s\"", sig,
@@ -517,8 +494,7 @@ struct server {
   uint64_t *ids;
 };
 
-static void serve_one(struct server *s, const struct sbx_frame *f)
-{
+static void serve_one(struct server *s, const struct sbx_frame *f) {
   struct reply *r = &s->replies[0];
   int rc;
 
@@ -527,8 +503,7 @@ static void serve_one(struct server *s, const struct sbx_frame *f)
   reply_send(&s->io, f->id, r, rc);
 }
 
-static void serve_batch(struct server *s, size_t n)
-{
+static void serve_batch(struct server *s, size_t n) {
   size_t i;
   int rc;
 
@@ -545,22 +520,19 @@ static void serve_batch(struct server *s, size_t n)
     rc = s->d->handle_batch(s->instance, s->inputs, n, outs, s->results);
   }
   for (i = 0; i < n; i++)
-    reply_send(&s->io, s->ids[i], &s->replies[i],
-               rc != 0 ? rc : s->results[i]);
+    reply_send(&s->io, s->ids[i], &s->replies[i], rc != 0 ? rc : s->results[i]);
 }
 
 static void finish(struct server *s) __attribute__((noreturn));
 
-static void finish(struct server *s)
-{
+static void finish(struct server *s) {
   flush(&s->io);
   s->d->destroy(s->instance);
   /* _exit: no atexit handlers (LeakSanitizer cannot work in the jail). */
   _exit(SBX_HOST_EXIT_OK);
 }
 
-static void serve(struct server *s)
-{
+static void serve(struct server *s) {
   for (;;) {
     size_t off = 0;
     size_t need = 0;
@@ -611,14 +583,13 @@ static void serve(struct server *s)
       memmove(s->io.in, s->io.in + off, s->io.in_len - off);
       s->io.in_len -= off;
     }
-    if (read_more(&s->io, need > s->io.in_len ? need - s->io.in_len
-                                               : READ_CHUNK) == 0)
+    if (read_more(&s->io,
+                  need > s->io.in_len ? need - s->io.in_len : READ_CHUNK) == 0)
       finish(s); /* EOF: the harness is gone or done */
   }
 }
 
-static Sbx__V1__PluginInit *read_init(struct io *io, size_t *consumed)
-{
+static Sbx__V1__PluginInit *read_init(struct io *io, size_t *consumed) {
   struct sbx_frame f;
   size_t need = 0;
   size_t n;
@@ -646,16 +617,14 @@ static Sbx__V1__PluginInit *read_init(struct io *io, size_t *consumed)
   return init;
 }
 
-static double now_ms(void)
-{
+static double now_ms(void) {
   struct timespec ts;
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   static const uint8_t empty[1];
   struct sbx_host_opts o;
   struct sbx_host_layers l;
@@ -721,11 +690,10 @@ int main(int argc, char **argv)
       _exit(SBX_HOST_EXIT_NOMEM);
   }
 
-  rc = s.d->create(init->config.len > 0 ? init->config.data : empty,
-                   init->config.len,
-                   init->scenario_setup.len > 0 ? init->scenario_setup.data
-                                                : empty,
-                   init->scenario_setup.len, &s.instance);
+  rc = s.d->create(
+      init->config.len > 0 ? init->config.data : empty, init->config.len,
+      init->scenario_setup.len > 0 ? init->scenario_setup.data : empty,
+      init->scenario_setup.len, &s.instance);
   sbx__v1__plugin_init__free_unpacked(init, NULL);
   if (rc != 0)
     refuse(&s.io, SBX_PLUGIN_E_CREATE, SBX_HOST_EXIT_CREATE, s.d, &l,

@@ -71,10 +71,10 @@ struct bind {
   int is_dir;
   int kind;
   unsigned rights;
-  char path[PATH_MAX];  /* absolute path, also inside the new root */
-  char link[256];       /* symlink target when fd == -1 */
-  int tree;             /* open_tree clone while building the root */
-  int skip;             /* visible through an earlier directory */
+  char path[PATH_MAX]; /* absolute path, also inside the new root */
+  char link[256];      /* symlink target when fd == -1 */
+  int tree;            /* open_tree clone while building the root */
+  int skip;            /* visible through an earlier directory */
 };
 
 struct jail {
@@ -87,8 +87,7 @@ struct jail {
 static void fatal(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
-static void fatal(int code, const char *fmt, ...)
-{
+static void fatal(int code, const char *fmt, ...) {
   char msg[512];
   va_list ap;
 
@@ -102,8 +101,7 @@ static void fatal(int code, const char *fmt, ...)
 /* ---- handles */
 
 static int add_handle(struct jail *j, const char *path, int kind,
-                      unsigned rights)
-{
+                      unsigned rights) {
   struct bind *b;
   struct stat st;
 
@@ -145,8 +143,7 @@ static int add_handle(struct jail *j, const char *path, int kind,
 
 /* As root the jailed process becomes another uid: the library must then be
  * readable by "other", and its directories searchable. */
-static int other_can_read(const char *path, char *why, size_t why_len)
-{
+static int other_can_read(const char *path, char *why, size_t why_len) {
   char buf[PATH_MAX];
   struct stat st;
   char *p;
@@ -169,8 +166,7 @@ static int other_can_read(const char *path, char *why, size_t why_len)
   return 1;
 }
 
-static void close_handles(struct jail *j)
-{
+static void close_handles(struct jail *j) {
   size_t i;
 
   for (i = 0; i < j->n; i++) {
@@ -182,8 +178,7 @@ static void close_handles(struct jail *j)
 
 /* ---- small helpers */
 
-static int write_file(const char *path, const char *s)
-{
+static int write_file(const char *path, const char *s) {
   size_t len = strlen(s);
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   int rc = 0;
@@ -196,8 +191,7 @@ static int write_file(const char *path, const char *s)
   return rc;
 }
 
-static int write_maps(uid_t uid, gid_t gid)
-{
+static int write_maps(uid_t uid, gid_t gid) {
   char line[64];
   int rc;
 
@@ -212,8 +206,7 @@ static int write_maps(uid_t uid, gid_t gid)
   return write_file("/proc/self/gid_map", line);
 }
 
-static int mkdirs(char *path)
-{
+static int mkdirs(char *path) {
   char *p;
 
   for (p = path + 1; *p != '\0'; p++) {
@@ -231,8 +224,7 @@ static int mkdirs(char *path)
 }
 
 /* Is path inside dir (component-wise)? */
-static int under(const char *path, const char *dir)
-{
+static int under(const char *path, const char *dir) {
   size_t n = strlen(dir);
 
   return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
@@ -247,8 +239,7 @@ static int under(const char *path, const char *dir)
  * the tmpfs hides whatever lies under its mount point (/tmp). The clones
  * are then moved into place. */
 
-static int covered(const struct jail *j, size_t idx)
-{
+static int covered(const struct jail *j, size_t idx) {
   size_t k;
 
   for (k = 0; k < idx; k++) {
@@ -259,8 +250,7 @@ static int covered(const struct jail *j, size_t idx)
   return 0;
 }
 
-static int clone_one(struct bind *b)
-{
+static int clone_one(struct bind *b) {
   struct mount_attr attr;
   int fd;
 
@@ -272,8 +262,8 @@ static int clone_one(struct bind *b)
   attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
   if (b->kind != BIND_DEVICE)
     attr.attr_set |= MOUNT_ATTR_NODEV;
-  if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
-                    sizeof attr) != 0) {
+  if (mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) !=
+      0) {
     int e = -errno;
     close(fd);
     return e;
@@ -282,8 +272,7 @@ static int clone_one(struct bind *b)
   return 0;
 }
 
-static int place_one(struct bind *b)
-{
+static int place_one(struct bind *b) {
   char target[PATH_MAX + 16];
   int rc;
 
@@ -311,24 +300,34 @@ static int place_one(struct bind *b)
   return 0;
 }
 
-static int build_root(struct jail *j, const char **what)
-{
+/* Returns 0, or negative errno with *what saying where; *soft is set when
+ * nothing visible had changed yet (the process may go on without the
+ * minimal root), clear once the tmpfs is mounted (half-built: fatal). */
+static int build_root(struct jail *j, const char **what, int *soft) {
   static char buf[PATH_MAX + 32];
   size_t i;
   int rc;
 
+  *soft = 1;
   *what = "making / private";
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
     return -errno;
   for (i = 0; i < j->n; i++) {
     j->binds[i].tree = -1;
     j->binds[i].skip = covered(j, i);
+  }
+  for (i = 0; i < j->n; i++) {
     if (j->binds[i].fd < 0 || j->binds[i].skip)
       continue;
     rc = clone_one(&j->binds[i]);
     if (rc != 0) {
       snprintf(buf, sizeof buf, "cloning the mount of %s", j->binds[i].path);
       *what = buf;
+      for (i = 0; i < j->n; i++) {
+        if (j->binds[i].tree >= 0)
+          close(j->binds[i].tree);
+        j->binds[i].tree = -1;
+      }
       return rc;
     }
   }
@@ -336,6 +335,7 @@ static int build_root(struct jail *j, const char **what)
   if (mount("sbx-root", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV,
             "size=256k,nr_inodes=1024,mode=0755") != 0)
     return -errno;
+  *soft = 0;
   for (i = 0; i < j->n; i++) {
     if (j->binds[i].skip)
       continue;
@@ -358,15 +358,13 @@ static int build_root(struct jail *j, const char **what)
     return -errno;
   rmdir("/.old");
   *what = "remounting the root read-only";
-  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
-                                 MS_NODEV,
-            NULL) != 0)
+  if (mount(NULL, "/", NULL,
+            MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0)
     return -errno;
   return 0;
 }
 
-static int drop_caps(void)
-{
+static int drop_caps(void) {
   struct __user_cap_header_struct hdr;
   struct __user_cap_data_struct data[2];
   int cap;
@@ -387,8 +385,7 @@ static int drop_caps(void)
 /* ---- layers */
 
 static void apply_rlimits(const struct sbx_host_opts *o,
-                          struct sbx_host_layers *l)
-{
+                          struct sbx_host_layers *l) {
   struct rlimit r;
   int ok = 1;
 
@@ -417,7 +414,7 @@ static void apply_rlimits(const struct sbx_host_opts *o,
     }
     ok &= setrlimit(RLIMIT_FSIZE, &f) == 0;
   }
-  ok &= setrlimit(RLIMIT_NPROC, &r) == 0;
+  /* RLIMIT_NPROC (0) comes after the last fork, see limit_procs(). */
   ok &= setrlimit(RLIMIT_MEMLOCK, &r) == 0;
   ok &= setrlimit(RLIMIT_MSGQUEUE, &r) == 0;
   ok &= setrlimit(RLIMIT_RTPRIO, &r) == 0;
@@ -430,8 +427,7 @@ static void apply_rlimits(const struct sbx_host_opts *o,
 }
 
 static void limit_files(const struct sbx_host_opts *o,
-                        struct sbx_host_layers *l)
-{
+                        struct sbx_host_layers *l) {
   struct rlimit r;
 
   r.rlim_cur = r.rlim_max = (rlim_t)o->max_open_files;
@@ -439,8 +435,7 @@ static void limit_files(const struct sbx_host_opts *o,
     sbx_host_note(l, "rlimits: NOFILE: %s", strerror(errno));
 }
 
-static void switch_uid(uid_t uid, struct sbx_host_layers *l)
-{
+static void switch_uid(uid_t uid, struct sbx_host_layers *l) {
   gid_t gid = (gid_t)uid;
 
   if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
@@ -459,10 +454,10 @@ static void switch_uid(uid_t uid, struct sbx_host_layers *l)
  * kernel refused to create them (nothing changed), and exits when a
  * failure leaves a half-built state. */
 static int enter_namespaces(struct jail *j, int as_root, uid_t uid,
-                            struct sbx_host_layers *l)
-{
+                            struct sbx_host_layers *l) {
   int flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
   const char *what = NULL;
+  int soft = 1;
   int rc;
 
   if (as_root) {
@@ -482,20 +477,24 @@ static int enter_namespaces(struct jail *j, int as_root, uid_t uid,
       fatal(SBX_HOST_EXIT_JAIL, "namespaces: writing the uid/gid map: %s",
             strerror(-rc));
   }
-  rc = build_root(j, &what);
-  if (rc != 0)
+  rc = build_root(j, &what, &soft);
+  if (rc != 0 && !soft)
     fatal(SBX_HOST_EXIT_JAIL, "namespaces: %s: %s", what, strerror(-rc));
+  if (rc != 0)
+    sbx_host_note(l,
+                  "namespaces: %s: %s (no minimal root; net, ipc and "
+                  "uts are still private)",
+                  what, strerror(-rc));
   if (sethostname("sbx-plugin", 10) != 0)
     sbx_host_log("namespaces: sethostname: %s", strerror(errno));
-  rc = drop_caps();
-  if (rc != 0)
+  /* The capabilities of the new user namespace go in every case. */
+  if (drop_caps() != 0)
     fatal(SBX_HOST_EXIT_JAIL, "namespaces: dropping capabilities: %s",
-          strerror(-rc));
-  return 1;
+          strerror(errno));
+  return rc == 0;
 }
 
-static void parent_death(struct jail *j)
-{
+static void parent_death(struct jail *j) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
     fatal(SBX_HOST_EXIT_JAIL, "PR_SET_PDEATHSIG: %s", strerror(errno));
   if (j->alive_fd >= 0) {
@@ -513,8 +512,7 @@ static void parent_death(struct jail *j)
 static void outer_wait(pid_t child, struct sbx_host_cgroup *cg)
     __attribute__((noreturn));
 
-static void outer_wait(pid_t child, struct sbx_host_cgroup *cg)
-{
+static void outer_wait(pid_t child, struct sbx_host_cgroup *cg) {
   int st = 0;
   pid_t r;
 
@@ -525,8 +523,13 @@ static void outer_wait(pid_t child, struct sbx_host_cgroup *cg)
   }
   if (cg != NULL)
     sbx_host_cgroup_remove(cg);
-  if (r == child && WIFSIGNALED(st)) {
-    int sig = WTERMSIG(st);
+  /* The namespace's init reports its server's fatal signal as 128+sig
+   * (an init cannot die of its own signal); the host's own codes are
+   * below 128. */
+  if (r == child &&
+      (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) > 128 &&
+                           WEXITSTATUS(st) < 128 + 65))) {
+    int sig = WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st) - 128;
     struct rlimit z = {0, 0};
     sigset_t set;
 
@@ -541,8 +544,33 @@ static void outer_wait(pid_t child, struct sbx_host_cgroup *cg)
   _exit(r == child && WIFEXITED(st) ? WEXITSTATUS(st) : SBX_HOST_EXIT_JAIL);
 }
 
-static void sanitize_fds(int ipc_fd)
-{
+/* PID 1 of the namespace: the kernel drops signals that init sends itself
+ * (abort() would end in SIGSEGV, raise() would do nothing), so the server
+ * runs as its child, PID 2, and init only waits and reports. */
+static void init_wait(pid_t server) __attribute__((noreturn));
+
+static void init_wait(pid_t server) {
+  int st = 0;
+  pid_t r;
+
+  for (;;) {
+    r = waitpid(server, &st, 0);
+    if (r == server || (r < 0 && errno != EINTR))
+      break;
+  }
+  if (r == server && WIFSIGNALED(st))
+    _exit(128 + WTERMSIG(st));
+  _exit(r == server && WIFEXITED(st) ? WEXITSTATUS(st) : SBX_HOST_EXIT_JAIL);
+}
+
+static void limit_procs(struct sbx_host_layers *l) {
+  struct rlimit r = {0, 0};
+
+  if (setrlimit(RLIMIT_NPROC, &r) != 0)
+    sbx_host_note(l, "rlimits: NPROC: %s", strerror(errno));
+}
+
+static void sanitize_fds(int ipc_fd) {
   int fl;
   int null;
 
@@ -563,11 +591,10 @@ static void sanitize_fds(int ipc_fd)
 }
 
 int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
-                  char *resolved, size_t resolved_len)
-{
+                  char *resolved, size_t resolved_len) {
   static const char *const system_paths[] = {
-    "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
-    "/etc/ld.so.cache",
+      "/lib",       "/lib64",         "/usr/lib",
+      "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
   };
   static const char *const devices[] = {"/dev/null", "/dev/zero",
                                         "/dev/urandom", "/dev/random"};
@@ -729,6 +756,24 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
   close_handles(&j);
   free(rules);
   free(j.binds);
+
+  if (pid_ns) {
+    pid_t server = fork();
+
+    if (server < 0)
+      fatal(SBX_HOST_EXIT_JAIL, "fork of the server: %s", strerror(errno));
+    if (server > 0) {
+      close(o->ipc_fd);
+      limit_procs(l);
+      if (sbx_host_seccomp_stage1() != 0)
+        fatal(SBX_HOST_EXIT_JAIL, "seccomp stage 1 (init)");
+      init_wait(server);
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != 1)
+      fatal(SBX_HOST_EXIT_JAIL, "the namespace's init died during setup");
+  }
+  limit_procs(l);
 
   rc = sbx_host_seccomp_stage1();
   if (rc != 0)

@@ -57,13 +57,12 @@ struct ll_path_beneath_attr {
 } __attribute__((packed));
 
 /* Rights that may be granted on a non-directory. */
-#define LL_FILE_RIGHTS                                                        \
-  (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE |      \
+#define LL_FILE_RIGHTS                                                         \
+  (LL_FS_EXECUTE | LL_FS_WRITE_FILE | LL_FS_READ_FILE | LL_FS_TRUNCATE |       \
    LL_FS_IOCTL_DEV)
 
 int sbx_host_landlock_apply(const struct sbx_host_ll_rule *rules, size_t n,
-                            struct sbx_host_layers *l)
-{
+                            struct sbx_host_layers *l) {
   struct ll_ruleset_attr attr;
   size_t attr_size;
   long abi;
@@ -71,8 +70,8 @@ int sbx_host_landlock_apply(const struct sbx_host_ll_rule *rules, size_t n,
   int rc;
   size_t i;
 
-  abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
-                LL_CREATE_RULESET_VERSION);
+  abi =
+      syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_RULESET_VERSION);
   if (abi < 0) {
     sbx_host_note(l, "landlock: not available (%s)",
                   errno == EOPNOTSUPP ? "disabled at boot" : strerror(errno));
@@ -129,8 +128,7 @@ int sbx_host_landlock_apply(const struct sbx_host_ll_rule *rules, size_t n,
     goto out;
   }
   sbx_host_detail(l, "landlock ABI %ld%s%s; ", abi,
-                  abi >= 4 ? " +tcp-deny" : "",
-                  abi >= 6 ? " +scoped" : "");
+                  abi >= 4 ? " +tcp-deny" : "", abi >= 6 ? " +scoped" : "");
   rc = (int)abi;
 out:
   if (fd >= 0)

@@ -201,17 +201,17 @@ extern "C" {
 /* Result codes. Callbacks return these; the host also uses the ones marked
  * (host) as the status of its HELLO frame when it refuses to start. */
 #define SBX_PLUGIN_OK 0
-#define SBX_PLUGIN_E_INVALID 1    /* the input or configuration is malformed */
-#define SBX_PLUGIN_E_TOO_LARGE 2  /* the answer would exceed out->limit */
-#define SBX_PLUGIN_E_NOMEM 3      /* an allocation failed */
-#define SBX_PLUGIN_E_CONFIG 4     /* create(): unusable config/setup bytes */
+#define SBX_PLUGIN_E_INVALID 1     /* the input or configuration is malformed */
+#define SBX_PLUGIN_E_TOO_LARGE 2   /* the answer would exceed out->limit */
+#define SBX_PLUGIN_E_NOMEM 3       /* an allocation failed */
+#define SBX_PLUGIN_E_CONFIG 4      /* create(): unusable config/setup bytes */
 #define SBX_PLUGIN_E_UNSUPPORTED 5 /* the request asks for something absent */
-#define SBX_PLUGIN_E_INTERNAL 6   /* anything else (also: codes out of range) */
-#define SBX_PLUGIN_E_ABI 7        /* (host) ABI version/signature mismatch */
-#define SBX_PLUGIN_E_LOAD 8       /* (host) dlopen or the entry lookup failed */
-#define SBX_PLUGIN_E_JAIL 9       /* (host) a jail layer failed half-way */
-#define SBX_PLUGIN_E_CREATE 10    /* (host) create() failed (code in message) */
-#define SBX_PLUGIN_E_VENDOR_MIN 1000u  /* vendor codes: passed through as is */
+#define SBX_PLUGIN_E_INTERNAL 6 /* anything else (also: codes out of range) */
+#define SBX_PLUGIN_E_ABI 7      /* (host) ABI version/signature mismatch */
+#define SBX_PLUGIN_E_LOAD 8     /* (host) dlopen or the entry lookup failed */
+#define SBX_PLUGIN_E_JAIL 9     /* (host) a jail layer failed half-way */
+#define SBX_PLUGIN_E_CREATE 10  /* (host) create() failed (code in message) */
+#define SBX_PLUGIN_E_VENDOR_MIN 1000u /* vendor codes: passed through as is */
 #define SBX_PLUGIN_E_VENDOR_MAX 65535u
 
 /* Where an answer goes. The host owns this structure and the memory behind
@@ -246,8 +246,8 @@ typedef struct sbx_plugin_input {
 } sbx_plugin_input;
 
 typedef struct sbx_plugin_descriptor {
-  uint32_t abi_version; /* SBX_PLUGIN_ABI_VERSION */
-  uint32_t struct_size; /* sizeof(sbx_plugin_descriptor) */
+  uint32_t abi_version;  /* SBX_PLUGIN_ABI_VERSION */
+  uint32_t struct_size;  /* sizeof(sbx_plugin_descriptor) */
   const char *signature; /* SBX_PLUGIN_SIGNATURE */
   /* Shown in reports: printable ASCII, at most 127 bytes each (longer is
    * truncated); name is required, version and vendor may be NULL. The
@@ -321,10 +321,9 @@ typedef struct sbx_plugin_descriptor {
 SBX_PLUGIN_EXPORT const sbx_plugin_descriptor *sbx_plugin_entry(void);
 
 /* Defines sbx_plugin_entry() returning &desc (a static descriptor). */
-#define SBX_PLUGIN_DEFINE(desc)                                               \
-  SBX_PLUGIN_EXPORT const sbx_plugin_descriptor *sbx_plugin_entry(void)       \
-  {                                                                           \
-    return &(desc);                                                           \
+#define SBX_PLUGIN_DEFINE(desc)                                                \
+  SBX_PLUGIN_EXPORT const sbx_plugin_descriptor *sbx_plugin_entry(void) {      \
+    return &(desc);                                                            \
   }
 
 #ifdef __cplusplus

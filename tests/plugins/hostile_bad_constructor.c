@@ -21,21 +21,18 @@
 
 static char escaped[256];
 
-static void note(const char *what)
-{
+static void note(const char *what) {
   size_t n = strlen(escaped);
-  snprintf(escaped + n, sizeof escaped - n, "%s%s", n ? ", " : "ESCAPED: ",
-           what);
+  snprintf(escaped + n, sizeof escaped - n, "%s%s",
+           n ? ", " : "ESCAPED: ", what);
 }
 
-static void *idle(void *arg)
-{
+static void *idle(void *arg) {
   (void)arg;
   return NULL;
 }
 
-static int can_connect(unsigned port)
-{
+static int can_connect(unsigned port) {
   struct sockaddr_in sa;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int ok;
@@ -51,8 +48,7 @@ static int can_connect(unsigned port)
   return ok;
 }
 
-__attribute__((constructor)) static void misbehave(void)
-{
+__attribute__((constructor)) static void misbehave(void) {
   static char *const sh[] = {"sh", "-c", "touch /tmp/sbx-hostile-ctor-exec",
                              NULL};
   static char *const envp[] = {NULL};
@@ -89,28 +85,33 @@ __attribute__((constructor)) static void misbehave(void)
 }
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   (void)c, (void)cl, (void)s, (void)sl;
   *inst = NULL;
   return SBX_PLUGIN_OK;
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   (void)inst;
   if (escaped[0] != '\0')
     return out->write(out, escaped, strlen(escaped));
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_bad_constructor",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_bad_constructor",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

@@ -17,8 +17,7 @@ static char *const argv_sh[] = {"sh", "-c", "touch /tmp/sbx-hostile-exec",
 static char *const envp[] = {NULL};
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   pid_t p;
 
   (void)c, (void)cl, (void)s, (void)sl;
@@ -35,19 +34,25 @@ static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   (void)inst;
   execve("/bin/sh", argv_sh, envp);
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_exec_shell",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_exec_shell",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

@@ -11,8 +11,7 @@
 
 #include <sbx_plugin.h>
 
-static int bomb(void)
-{
+static int bomb(void) {
   int made = 0;
   int i;
 
@@ -31,19 +30,17 @@ static int bomb(void)
 static int created_forks;
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   (void)c, (void)cl, (void)s, (void)sl;
   created_forks = bomb();
-  fprintf(stderr, "hostile_fork_bomb: create: %d forks (%s)\n",
-          created_forks, strerror(errno));
+  fprintf(stderr, "hostile_fork_bomb: create: %d forks (%s)\n", created_forks,
+          strerror(errno));
   *inst = NULL;
   return SBX_PLUGIN_OK;
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   int made = bomb() + created_forks;
   char msg[64];
 
@@ -55,12 +52,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_fork_bomb",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_fork_bomb",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

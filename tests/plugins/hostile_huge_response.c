@@ -15,22 +15,19 @@
 #define IPC_FD 3
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   (void)c, (void)cl, (void)s, (void)sl;
   *inst = NULL;
   return SBX_PLUGIN_OK;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
+static void put32(uint8_t *p, uint32_t v) {
   for (int i = 0; i < 4; i++)
     p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   static uint8_t chunk[1 << 20];
   uint8_t hdr[16];
   size_t limit = out->limit;
@@ -54,12 +51,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return SBX_PLUGIN_OK;
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_huge_response",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_huge_response",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

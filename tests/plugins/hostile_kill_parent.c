@@ -17,8 +17,7 @@
 
 static long victim;
 
-static void strike(const char *when)
-{
+static void strike(const char *when) {
   int a = kill(getppid(), SIGKILL) == 0;
   int b = kill(1, SIGKILL) == 0;
   int c = victim > 0 ? kill((pid_t)victim, SIGKILL) == 0 : 0;
@@ -27,9 +26,8 @@ static void strike(const char *when)
           when, (long)getppid(), a, b, victim, c, strerror(errno));
 }
 
-static int h_create(const uint8_t *cfg, size_t cl, const uint8_t *s,
-                    size_t sl, void **inst)
-{
+static int h_create(const uint8_t *cfg, size_t cl, const uint8_t *s, size_t sl,
+                    void **inst) {
   char buf[32];
 
   (void)s, (void)sl;
@@ -44,19 +42,25 @@ static int h_create(const uint8_t *cfg, size_t cl, const uint8_t *s,
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   (void)inst;
   strike("handle");
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_kill_parent",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_kill_parent",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

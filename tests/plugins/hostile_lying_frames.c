@@ -11,8 +11,7 @@
 
 #include <sbx_plugin.h>
 
-static int find_socket(void)
-{
+static int find_socket(void) {
   struct stat st;
   int fd;
 
@@ -24,21 +23,19 @@ static int find_socket(void)
 }
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   (void)c, (void)cl, (void)s, (void)sl;
   *inst = NULL;
   return SBX_PLUGIN_OK;
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   static const uint8_t lie[] = {
-    0xf0, 0xff, 0xff, 0xff, /* len: almost 4 GiB */
-    4, 0, 0, 0,             /* RESPONSE, flags 0, status 0 */
-    1, 0, 0, 0, 0, 0, 0, 0, /* id 1 */
-    'g', 'a', 'r', 'b', 'a', 'g', 'e',
+      0xf0, 0xff, 0xff, 0xff, /* len: almost 4 GiB */
+      4,    0,    0,    0,    /* RESPONSE, flags 0, status 0 */
+      1,    0,    0,    0,    0,   0,   0,   0, /* id 1 */
+      'g',  'a',  'r',  'b',  'a', 'g', 'e',
   };
   int fd = find_socket();
 
@@ -48,12 +45,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_lying_frames",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_lying_frames",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

@@ -18,15 +18,16 @@ struct st {
   const char *leaked; /* first path that could be read */
 };
 
-static int readable(const char *path)
-{
+static int readable(const char *path) {
   char buf[64];
   int fd = open(path, O_RDONLY);
   ssize_t r;
 
   if (fd < 0) {
-    fprintf(stderr, "hostile_read_host_file: %s: %s\n", path,
-            strerror(errno));
+    static int said;
+    if (said++ < 4) /* create() and the first request, not every one */
+      fprintf(stderr, "hostile_read_host_file: %s: %s\n", path,
+              strerror(errno));
     return 0;
   }
   r = read(fd, buf, sizeof buf);
@@ -34,8 +35,7 @@ static int readable(const char *path)
   return r > 0;
 }
 
-static const char *probe(struct st *st)
-{
+static const char *probe(struct st *st) {
   if (readable("/etc/shadow"))
     return "/etc/shadow";
   if (st->path[0] != '\0' && readable(st->path))
@@ -44,8 +44,7 @@ static const char *probe(struct st *st)
 }
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   struct st *st = calloc(1, sizeof *st);
 
   (void)s, (void)sl;
@@ -59,8 +58,7 @@ static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   struct st *st = inst;
   const char *leak = st->leaked != NULL ? st->leaked : probe(st);
 
@@ -72,12 +70,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { free(inst); }
+static void h_destroy(void *inst) {
+  free(inst);
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_read_host_file",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_read_host_file",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

@@ -6,16 +6,14 @@
 #include <sbx_plugin.h>
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   (void)c, (void)cl, (void)s, (void)sl;
   *inst = NULL;
   return SBX_PLUGIN_OK;
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   volatile int *p = (volatile int *)inst; /* NULL */
 
   (void)in, (void)len, (void)out;
@@ -23,12 +21,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return SBX_PLUGIN_OK;
 }
 
-static void h_destroy(void *inst) { (void)inst; }
+static void h_destroy(void *inst) {
+  (void)inst;
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_segfault",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_segfault",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

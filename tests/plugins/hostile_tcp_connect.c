@@ -21,8 +21,7 @@ struct st {
   int connected;
 };
 
-static int try_connect(unsigned port, int *err)
-{
+static int try_connect(unsigned port, int *err) {
   struct sockaddr_in sa;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int ok;
@@ -44,8 +43,7 @@ static int try_connect(unsigned port, int *err)
 }
 
 static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
-                    void **inst)
-{
+                    void **inst) {
   struct st *st = calloc(1, sizeof *st);
   char buf[32];
   int err = 0;
@@ -69,8 +67,7 @@ static int h_create(const uint8_t *c, size_t cl, const uint8_t *s, size_t sl,
 }
 
 static int h_handle(void *inst, const uint8_t *in, size_t len,
-                    sbx_plugin_output *out)
-{
+                    sbx_plugin_output *out) {
   struct st *st = inst;
   int err = 0;
 
@@ -83,12 +80,19 @@ static int h_handle(void *inst, const uint8_t *in, size_t len,
   return out->write(out, in, len);
 }
 
-static void h_destroy(void *inst) { free(inst); }
+static void h_destroy(void *inst) {
+  free(inst);
+}
 
 static const sbx_plugin_descriptor d = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION, .struct_size = sizeof d,
-  .signature = SBX_PLUGIN_SIGNATURE, .name = "hostile_tcp_connect",
-  .version = "1", .vendor = "tests", .create = h_create,
-  .handle = h_handle, .destroy = h_destroy,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof d,
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "hostile_tcp_connect",
+    .version = "1",
+    .vendor = "tests",
+    .create = h_create,
+    .handle = h_handle,
+    .destroy = h_destroy,
 };
 SBX_PLUGIN_DEFINE(d)

@@ -64,22 +64,19 @@ struct conn {
   size_t out_len, out_cap;
 };
 
-static double now_ms(void)
-{
+static double now_ms(void) {
   struct timespec ts;
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static void die(const char *what)
-{
+static void die(const char *what) {
   fprintf(stderr, "sbx_host_driver: %s: %s\n", what, strerror(errno));
   exit(2);
 }
 
-static void reserve(uint8_t **b, size_t *cap, size_t need)
-{
+static void reserve(uint8_t **b, size_t *cap, size_t need) {
   if (need <= *cap)
     return;
   *cap = need < 65536 ? 65536 : need * 2;
@@ -88,9 +85,8 @@ static void reserve(uint8_t **b, size_t *cap, size_t need)
     die("realloc");
 }
 
-static void queue(struct conn *c, uint8_t type, uint64_t id,
-                  const uint8_t *p, size_t n)
-{
+static void queue(struct conn *c, uint8_t type, uint64_t id, const uint8_t *p,
+                  size_t n) {
   reserve(&c->out, &c->out_cap, c->out_len + SBX_FRAME_HEADER + n);
   sbx_frame_header(c->out + c->out_len, type, 0, id, (uint32_t)n);
   if (n > 0)
@@ -98,8 +94,7 @@ static void queue(struct conn *c, uint8_t type, uint64_t id,
   c->out_len += SBX_FRAME_HEADER + n;
 }
 
-static void print_body(const uint8_t *p, size_t n)
-{
+static void print_body(const uint8_t *p, size_t n) {
   size_t i;
 
   for (i = 0; i < n && i < 200; i++) {
@@ -112,16 +107,14 @@ static void print_body(const uint8_t *p, size_t n)
     printf("...");
 }
 
-static void kill_host(struct conn *c)
-{
+static void kill_host(struct conn *c) {
   if (c->pid > 0) {
     kill(-c->pid, SIGKILL);
     kill(c->pid, SIGKILL);
   }
 }
 
-static int report_exit(struct conn *c, double wait_ms)
-{
+static int report_exit(struct conn *c, double wait_ms) {
   double end = now_ms() + wait_ms;
   int st = 0;
   pid_t r;
@@ -149,8 +142,7 @@ static int report_exit(struct conn *c, double wait_ms)
   return WEXITSTATUS(st);
 }
 
-static uint8_t *slurp(const char *path, size_t *len)
-{
+static uint8_t *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   uint8_t *b = NULL;
   size_t cap = 0;
@@ -170,8 +162,7 @@ static uint8_t *slurp(const char *path, size_t *len)
   return b;
 }
 
-static unsigned long num(const char *s)
-{
+static unsigned long num(const char *s) {
   char *end = NULL;
   unsigned long v;
 
@@ -185,8 +176,7 @@ static unsigned long num(const char *s)
   return v;
 }
 
-static void parse(int argc, char **argv, struct opts *o)
-{
+static void parse(int argc, char **argv, struct opts *o) {
   int i;
 
   memset(o, 0, sizeof *o);
@@ -245,8 +235,7 @@ static void parse(int argc, char **argv, struct opts *o)
   }
 }
 
-static pid_t spawn(const struct opts *o, int fd)
-{
+static pid_t spawn(const struct opts *o, int fd) {
   char self[PATH_MAX - 32];
   char host[PATH_MAX];
   char **argv;
@@ -292,8 +281,7 @@ static pid_t spawn(const struct opts *o, int fd)
   return pid;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   struct opts o;
   struct conn c;
   int sv[2];
@@ -349,8 +337,7 @@ int main(int argc, char **argv)
     int pr;
 
     /* Top up the window once HELLO is in. */
-    while (hello_seen && sent < o.requests &&
-           sent - answered < o.inflight) {
+    while (hello_seen && sent < o.requests && sent - answered < o.inflight) {
       sent++;
       queue(&c, SBX_FRAME_REQUEST, sent, (const uint8_t *)o.payload,
             strlen(o.payload));
@@ -420,9 +407,9 @@ int main(int argc, char **argv)
       for (;;) {
         struct sbx_frame f;
         char diag[200];
-        long n = sbx_frame_decode(c.in + off, c.in_len - off,
-                                  (uint32_t)o.max_response, &f, diag,
-                                  sizeof diag);
+        long n =
+            sbx_frame_decode(c.in + off, c.in_len - off,
+                             (uint32_t)o.max_response, &f, diag, sizeof diag);
         if (n == 0)
           break;
         if (n < 0) {

@@ -18,8 +18,7 @@ struct null_state {
   unsigned long calls;
 };
 
-static unsigned long null_parse_fail(const uint8_t *config, size_t len)
-{
+static unsigned long null_parse_fail(const uint8_t *config, size_t len) {
   static const char key[] = "fail=";
   unsigned long v = 0;
   size_t i;
@@ -36,8 +35,8 @@ static unsigned long null_parse_fail(const uint8_t *config, size_t len)
 }
 
 static int null_create(const uint8_t *config, size_t config_len,
-                       const uint8_t *setup, size_t setup_len, void **instance)
-{
+                       const uint8_t *setup, size_t setup_len,
+                       void **instance) {
   struct null_state *s = calloc(1, sizeof *s);
 
   (void)setup;
@@ -50,8 +49,7 @@ static int null_create(const uint8_t *config, size_t config_len,
 }
 
 static int null_handle(void *instance, const uint8_t *in, size_t in_len,
-                       sbx_plugin_output *out)
-{
+                       sbx_plugin_output *out) {
   struct null_state *s = instance;
 
   s->calls++;
@@ -61,8 +59,7 @@ static int null_handle(void *instance, const uint8_t *in, size_t in_len,
 }
 
 static int null_handle_batch(void *instance, const sbx_plugin_input *in,
-                             size_t n, sbx_plugin_output *out, int *results)
-{
+                             size_t n, sbx_plugin_output *out, int *results) {
   size_t i;
 
   for (i = 0; i < n; i++)
@@ -70,23 +67,22 @@ static int null_handle_batch(void *instance, const sbx_plugin_input *in,
   return SBX_PLUGIN_OK;
 }
 
-static void null_destroy(void *instance)
-{
+static void null_destroy(void *instance) {
   free(instance);
 }
 
 static const sbx_plugin_descriptor null_descriptor = {
-  .abi_version = SBX_PLUGIN_ABI_VERSION,
-  .struct_size = sizeof(sbx_plugin_descriptor),
-  .signature = SBX_PLUGIN_SIGNATURE,
-  .name = "null",
-  .version = "1.0.0",
-  .vendor = "sandboxd",
-  .create = null_create,
-  .handle = null_handle,
-  .destroy = null_destroy,
-  .handle_batch = null_handle_batch,
-  .max_batch = 0,
+    .abi_version = SBX_PLUGIN_ABI_VERSION,
+    .struct_size = sizeof(sbx_plugin_descriptor),
+    .signature = SBX_PLUGIN_SIGNATURE,
+    .name = "null",
+    .version = "1.0.0",
+    .vendor = "sandboxd",
+    .create = null_create,
+    .handle = null_handle,
+    .destroy = null_destroy,
+    .handle_batch = null_handle_batch,
+    .max_batch = 0,
 };
 
 SBX_PLUGIN_DEFINE(null_descriptor)

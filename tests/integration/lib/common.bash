@@ -6,6 +6,9 @@ BLD=${SBX_BUILD_DIR:-$SRC/build}
 BIN=$BLD/bin
 export PATH=$BIN:$PATH
 TMP=$(mktemp -d /tmp/sbx-it.XXXXXX)
+# A jailed plugin host runs under its own uid: it must be able to reach
+# the libraries the tests build here.
+chmod 755 "$TMP"
 CLEANUPS=()
 
 cleanup() {
