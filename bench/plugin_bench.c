@@ -211,8 +211,8 @@ static void row_ceiling(void) {
   }
   *(void **)&entry = dlsym(so, SBX_PLUGIN_ENTRY_SYMBOL);
   d = entry != NULL ? entry() : NULL;
-  if (d == NULL || d->create((const uint8_t *)"", 0, (const uint8_t *)"", 0,
-                             &inst) != 0) {
+  if (d == NULL ||
+      d->create((const uint8_t *)"", 0, (const uint8_t *)"", 0, &inst) != 0) {
     printf("| in-process call (ceiling) | no usable descriptor |\n");
     dlclose(so);
     return;

@@ -50,11 +50,11 @@
 #define DEFAULT_MEMORY (1ull << 30)
 #define HELLO_MAX_PAYLOAD (64u << 10)
 #define HELLO_TIMEOUT_NS (30ll * 1000000000ll)
-#define GRACE_NS (1000ll * 1000000ll)       /* SHUTDOWN -> SIGKILL */
-#define STDERR_WAIT_NS (200ll * 1000000ll)  /* exit -> give up on stderr */
+#define GRACE_NS (1000ll * 1000000ll)      /* SHUTDOWN -> SIGKILL */
+#define STDERR_WAIT_NS (200ll * 1000000ll) /* exit -> give up on stderr */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
-#define BREAKER_DEATHS 5 /* more than this many ... */
+#define BREAKER_DEATHS 5                        /* more than this many ... */
 #define BREAKER_WINDOW_NS (10ll * 1000000000ll) /* ... within this */
 #define BREAKER_SILENT 3 /* deaths in a row without an answer */
 #define SAMPLE_MS 250
@@ -89,18 +89,18 @@ struct host {
   int pid;
   int pidfd;
   int sockfd;
-  int sock_events; /* what sock_poll is started with */
+  int sock_events;  /* what sock_poll is started with */
   unsigned handles; /* initialised uv handles not yet closed */
   int have_pidfd_poll, have_bell_poll, have_sock, have_err;
 
-  int hello;      /* HELLO accepted: requests may be sent */
-  int lost;       /* killed or seen dying: nothing more is sent or read */
-  int killed;     /* we sent SIGKILL (its exit status is ours, not its) */
+  int hello;           /* HELLO accepted: requests may be sent */
+  int lost;            /* killed or seen dying: nothing more is sent or read */
+  int killed;          /* we sent SIGKILL (its exit status is ours, not its) */
   int64_t eof_kill_ns; /* connection lost: SIGKILL if still alive then */
-  int exited;     /* exit callback ran */
-  int err_eof;    /* stderr closed */
-  int dead_done;  /* death processed (requests failed, breaker fed) */
-  int said_bye;   /* the host sent SHUTDOWN */
+  int exited;          /* exit callback ran */
+  int err_eof;         /* stderr closed */
+  int dead_done;       /* death processed (requests failed, breaker fed) */
+  int said_bye;        /* the host sent SHUTDOWN */
   int64_t exit_status;
   int term_signal;
   int64_t hello_deadline_ns;
@@ -358,7 +358,8 @@ static int read_proc(int pid, uint64_t *cpu_us, uint64_t *hwm) {
   }
   if (tck <= 0)
     tck = 100;
-  *cpu_us = (uint64_t)((v[0] + v[1] + v[2] + v[3]) * (1000000ull / (unsigned long long)tck));
+  *cpu_us = (uint64_t)((v[0] + v[1] + v[2] + v[3]) *
+                       (1000000ull / (unsigned long long)tck));
 
   *hwm = 0;
   snprintf(path, sizeof(path), "/proc/%d/status", pid);
@@ -615,13 +616,11 @@ static void protocol_violation(struct host *h, const char *what) {
   if (h->lost)
     return;
   host_lose(h, SBX__V1__ERROR_CLASS__ERROR_CLASS_PROTOCOL, what);
-  snprintf(detail, sizeof(detail), "plugin host broke the protocol: %s",
-           what);
+  snprintf(detail, sizeof(detail), "plugin host broke the protocol: %s", what);
   fail_list(p, &p->sent, SBX__V1__ERROR_CLASS__ERROR_CLASS_PROTOCOL, detail);
 }
 
-static int layer_engaged(const Sbx__V1__PluginHello *hello,
-                         const char *name) {
+static int layer_engaged(const Sbx__V1__PluginHello *hello, const char *name) {
   for (size_t i = 0; i < hello->n_layers; i++)
     if (hello->layers[i] != NULL && strcmp(hello->layers[i], name) == 0)
       return 1;
@@ -630,8 +629,7 @@ static int layer_engaged(const Sbx__V1__PluginHello *hello,
 
 /* Appends s to buf (cap bytes, NUL-terminated) with printable characters
  * only, separated by ", " from what is already there. */
-static void append_name(char *buf, size_t cap, const char *s,
-                        const char *sep) {
+static void append_name(char *buf, size_t cap, const char *s, const char *sep) {
   size_t n = strlen(buf);
   if (n > 0 && *sep != '\0') {
     for (; *sep != '\0' && n + 1 < cap; sep++)
@@ -664,8 +662,7 @@ static void on_hello(struct host *h, const struct sbx_frame *f) {
   }
   append_name(msg, sizeof(msg), hello->message, "");
   if (f->status != 0) {
-    set_fatal(p,
-              "the plugin host refused to run %s (code %u): %s", p->library,
+    set_fatal(p, "the plugin host refused to run %s (code %u): %s", p->library,
               (unsigned)f->status,
               msg[0] != '\0' ? msg : "no reason given; see its stderr");
     goto out;
@@ -686,9 +683,9 @@ static void on_hello(struct host *h, const struct sbx_frame *f) {
                 "only %s: %s",
                 missing, engaged[0] != '\0' ? engaged : "none",
                 msg[0] != '\0' ? msg
-                : p->no_jail ? "the host runs with --no-jail"
-                             : "the kernel or privileges do not allow them "
-                               "(run as root, or drop the requirement)");
+                : p->no_jail   ? "the host runs with --no-jail"
+                               : "the kernel or privileges do not allow them "
+                                 "(run as root, or drop the requirement)");
       goto out;
     }
   }
@@ -722,8 +719,7 @@ static void on_response(struct host *h, const struct sbx_frame *f) {
   s = &p->slots[i];
   if (f->payload_len > p->max_response) {
     snprintf(what, sizeof(what),
-             "an answer of %" PRIu32 " bytes, over the %" PRIu64
-             "-byte limit",
+             "an answer of %" PRIu32 " bytes, over the %" PRIu64 "-byte limit",
              f->payload_len, p->max_response);
     protocol_violation(h, what);
     return;
@@ -773,8 +769,8 @@ static void process_rx(struct host *h) {
 
   while (!h->lost && !p->closing && off < h->rx_len) {
     struct sbx_frame f;
-    long n = sbx_frame_decode(h->rx + off, h->rx_len - off, p->decode_cap,
-                              &f, diag, sizeof(diag));
+    long n = sbx_frame_decode(h->rx + off, h->rx_len - off, p->decode_cap, &f,
+                              diag, sizeof(diag));
     if (n == 0)
       break;
     if (n < 0) {
@@ -840,8 +836,7 @@ static void on_sock(uv_poll_t *ph, int status, int events) {
       protocol_violation(h, "out of memory buffering its frames");
       return;
     }
-    n = recv(h->sockfd, h->rx + h->rx_len, h->rx_cap - h->rx_len,
-             MSG_DONTWAIT);
+    n = recv(h->sockfd, h->rx + h->rx_len, h->rx_cap - h->rx_len, MSG_DONTWAIT);
     if (n < 0) {
       char why[160];
       if (errno == EINTR)
@@ -1051,8 +1046,8 @@ static void count_death(struct plugin *p, struct host *h, const char *how) {
   tail_last_line(p, line, sizeof(line));
   if (h != NULL && !h->hello && !h->killed && h->term_signal == 0 &&
       h->exit_status >= 70) {
-    set_fatal(p, "the plugin host could not start %s (%s): %s", p->library,
-              how, line[0] != '\0' ? line : "no message on its stderr");
+    set_fatal(p, "the plugin host could not start %s (%s): %s", p->library, how,
+              line[0] != '\0' ? line : "no message on its stderr");
   } else if (recent > BREAKER_DEATHS) {
     set_fatal(p,
               "the plugin host died %u times within 10 s (last: %s)%s%s; "
@@ -1391,8 +1386,7 @@ static void on_deadline(uv_timer_t *t) {
          p->slots[p->pending.head].deadline_ns != 0 &&
          p->slots[p->pending.head].deadline_ns <= now) {
     snprintf(detail, sizeof(detail),
-             "no answer within %lld ms: the plugin host was (re)starting",
-             ms);
+             "no answer within %lld ms: the plugin host was (re)starting", ms);
     complete(p, p->pending.head, SBX__V1__ERROR_CLASS__ERROR_CLASS_TIMEOUT, 0,
              NULL, 0, detail);
   }
@@ -1403,8 +1397,9 @@ static void on_deadline(uv_timer_t *t) {
       p->slots[p->sent.head].deadline_ns <= now) {
     uint64_t seq = p->slots[p->sent.head].req->seq;
     char why[96];
-    snprintf(why, sizeof(why), "killed after request %" PRIu64
-             " overran its %lld ms deadline", seq, ms);
+    snprintf(why, sizeof(why),
+             "killed after request %" PRIu64 " overran its %lld ms deadline",
+             seq, ms);
     host_lose(h, SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH, why);
     snprintf(detail, sizeof(detail),
              "no answer within %lld ms; the plugin host was killed", ms);
@@ -1414,7 +1409,8 @@ static void on_deadline(uv_timer_t *t) {
                NULL, 0, detail);
     snprintf(detail, sizeof(detail),
              "killed with the plugin host after request %" PRIu64
-             " overran its deadline", seq);
+             " overran its deadline",
+             seq);
     fail_list(p, &p->sent, SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH, detail);
     if (p->closing)
       return;
@@ -1435,12 +1431,12 @@ static void on_deadline(uv_timer_t *t) {
     host_dead(h);
   if (p->closing && p->host == NULL)
     return;
-  /* Re-arm for the earliest thing still due. */
-#define CONSIDER(v)                                                           \
-  do {                                                                        \
-    int64_t v_ = (v);                                                         \
-    if (v_ != 0 && (next == 0 || v_ < next))                                  \
-      next = v_;                                                              \
+    /* Re-arm for the earliest thing still due. */
+#define CONSIDER(v)                                                            \
+  do {                                                                         \
+    int64_t v_ = (v);                                                          \
+    if (v_ != 0 && (next == 0 || v_ < next))                                   \
+      next = v_;                                                               \
   } while (0)
   if (p->pending.head != NIL)
     CONSIDER(p->slots[p->pending.head].deadline_ns);
@@ -1499,8 +1495,8 @@ static int pl_submit(struct sbx_adapter *a, struct sbx_request *req) {
       return rc;
     }
   }
-  if (s->deadline_ns != 0 && p->timer_due_ns == 0)
-    arm_deadline(p, s->deadline_ns);
+  /* Cheap when an earlier deadline is armed already (the usual case). */
+  arm_deadline(p, s->deadline_ns);
   return 0;
 }
 
@@ -1568,8 +1564,8 @@ static void pl_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
     if (h->hello && queue_frame(h, SBX_FRAME_SHUTDOWN, 0, NULL, 0) == 0) {
       /* Ask politely, then SIGKILL after the grace period. */
       if (h->ring != NULL) {
-        long n = sbx_ring_send(h->ring, h->tx + h->tx_off,
-                               h->tx_len - h->tx_off);
+        long n =
+            sbx_ring_send(h->ring, h->tx + h->tx_off, h->tx_len - h->tx_off);
         if (n > 0)
           h->tx_off += (size_t)n;
       } else {
@@ -1584,8 +1580,7 @@ static void pl_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
   }
   fail_list(p, &p->pending, SBX__V1__ERROR_CLASS__ERROR_CLASS_OTHER,
             "canceled");
-  fail_list(p, &p->sent, SBX__V1__ERROR_CLASS__ERROR_CLASS_OTHER,
-            "canceled");
+  fail_list(p, &p->sent, SBX__V1__ERROR_CLASS__ERROR_CLASS_OTHER, "canceled");
   close_deadline_timer(p);
   maybe_finalize(p);
 }
@@ -1711,8 +1706,8 @@ int sbx_plugin_open(uv_loop_t *loop, const struct sbx_plugin_config *cfg,
   if (rc != 0)
     goto fail;
   rc = SBX_ENOMEM;
-  p->host_path = cfg->host_path != NULL ? strdup(cfg->host_path)
-                                        : default_host_path();
+  p->host_path =
+      cfg->host_path != NULL ? strdup(cfg->host_path) : default_host_path();
   if (p->host_path == NULL)
     goto fail;
   rc = check_file("plugin host", p->host_path, 1,
@@ -1742,9 +1737,8 @@ int sbx_plugin_open(uv_loop_t *loop, const struct sbx_plugin_config *cfg,
     if (p->required == NULL)
       goto fail;
     for (size_t i = 0; i < cfg->n_required_layers; i++) {
-      p->required[i] = strdup(cfg->required_layers[i] != NULL
-                                  ? cfg->required_layers[i]
-                                  : "");
+      p->required[i] = strdup(
+          cfg->required_layers[i] != NULL ? cfg->required_layers[i] : "");
       if (p->required[i] == NULL)
         goto fail;
       p->n_required++;

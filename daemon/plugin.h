@@ -53,9 +53,11 @@ struct sbx_plugin_config {
   /* The sbx-plugin-host program. NULL: $SBX_PLUGIN_HOST if set, else
    * "sbx-plugin-host" in the directory of the running executable. */
   const char *host_path;
-  const char *library;                     /* the vendor's .so */
-  const uint8_t *config; size_t config_len; /* --plugin-config bytes */
-  const uint8_t *setup; size_t setup_len;   /* the scenario's setup bytes */
+  const char *library; /* the vendor's .so */
+  const uint8_t *config;
+  size_t config_len; /* --plugin-config bytes */
+  const uint8_t *setup;
+  size_t setup_len; /* the scenario's setup bytes */
   uint32_t max_in_flight;
   int64_t timeout_us;          /* per request; <= 0: no deadline */
   uint64_t max_response_bytes; /* 0: 16 MiB */

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -564,6 +565,9 @@ out:
 
 int main(int argc, char **argv) {
   const char *cmd;
+  /* A product that closes its end (an endpoint, a dying plugin host) must
+   * show up as an error class, never kill the harness. */
+  signal(SIGPIPE, SIG_IGN);
   if (argc < 2) {
     fputs(usage_main, stderr);
     return EXIT_USAGE;

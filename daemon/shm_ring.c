@@ -128,8 +128,7 @@ int sbx_ring_create(size_t ring_bytes, struct sbx_ring **out,
   rc = SBX_EIO;
   r->memfd = memfd_create("sbx-ring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (r->memfd < 0) {
-    sbx_diag_set(diag, "shared-memory ring: memfd_create: %s",
-                 strerror(errno));
+    sbx_diag_set(diag, "shared-memory ring: memfd_create: %s", strerror(errno));
     goto out;
   }
   if (ftruncate(r->memfd, (off_t)r->map_len) != 0) {
@@ -139,18 +138,18 @@ int sbx_ring_create(size_t ring_bytes, struct sbx_ring **out,
   }
   /* The host must not be able to shrink the file under our mapping (that
    * would turn our reads into SIGBUS). */
-  if (fcntl(r->memfd, F_ADD_SEALS,
-            F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+  if (fcntl(r->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) !=
+      0) {
     sbx_diag_set(diag, "shared-memory ring: sealing the memfd: %s",
                  strerror(errno));
     goto out;
   }
-  r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED,
-                r->memfd, 0);
+  r->map =
+      mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, r->memfd, 0);
   if (r->map == MAP_FAILED) {
     r->map = NULL;
-    sbx_diag_set(diag, "shared-memory ring: mmap of %zu bytes: %s",
-                 r->map_len, strerror(errno));
+    sbx_diag_set(diag, "shared-memory ring: mmap of %zu bytes: %s", r->map_len,
+                 strerror(errno));
     goto out;
   }
   r->bell_out = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -209,8 +208,7 @@ int sbx_ring_attach(int memfd, int doorbell_in, int doorbell_out,
   r->is_host = 1;
   r->size = hdr.ring_bytes;
   r->map_len = (size_t)st.st_size;
-  r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
-                0);
+  r->map = mmap(NULL, r->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
   if (r->map == MAP_FAILED) {
     r->map = NULL;
     rc = SBX_EIO;
@@ -269,8 +267,7 @@ static int ring_bell(struct sbx_ring *r) {
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(r->peer_waiting, memory_order_relaxed) == 0)
     return 0;
-  if (atomic_exchange_explicit(r->peer_waiting, 0, memory_order_seq_cst) ==
-      0)
+  if (atomic_exchange_explicit(r->peer_waiting, 0, memory_order_seq_cst) == 0)
     return 0;
   for (;;) {
     if (write(r->bell_out, &one, sizeof(one)) == (ssize_t)sizeof(one))

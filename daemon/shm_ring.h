@@ -106,8 +106,7 @@ void sbx_ring_woke(struct sbx_ring *r);
 /* Host side, blocking: returns bytes read (> 0) as soon as some are in the
  * request ring, sleeping on the doorbell and sock_fd otherwise; 0 when the
  * daemon has closed sock_fd (shut down); SBX_EPROTO, SBX_EIO on errors. */
-long sbx_ring_host_read(struct sbx_ring *r, int sock_fd, void *buf,
-                        size_t cap);
+long sbx_ring_host_read(struct sbx_ring *r, int sock_fd, void *buf, size_t cap);
 
 /* Host side, blocking: writes every byte of iov into the response ring,
  * sleeping while it is full. Returns 0, SBX_EIO when the daemon went away

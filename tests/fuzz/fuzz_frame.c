@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   while (off < size) {
     struct sbx_frame f;
     char diag[96];
-    long n = sbx_frame_decode(data + off, size - off, cap, &f, diag,
-                              sizeof diag);
+    long n =
+        sbx_frame_decode(data + off, size - off, cap, &f, diag, sizeof diag);
     uint8_t hdr[SBX_FRAME_HEADER];
 
     if (n == 0)

@@ -12,9 +12,9 @@ static void test_round_trip(void) {
   struct sbx_frame f;
   char diag[128];
 
-  CHECK_EQ_INT(sbx_frame_header(buf, SBX_FRAME_RESPONSE, 7,
-                                0x0102030405060708ull, 5),
-               0);
+  CHECK_EQ_INT(
+      sbx_frame_header(buf, SBX_FRAME_RESPONSE, 7, 0x0102030405060708ull, 5),
+      0);
   memcpy(buf + SBX_FRAME_HEADER, "hello", 5);
   /* Little-endian on the wire whatever the host order. */
   CHECK_EQ_INT(buf[0], 17);
@@ -82,28 +82,28 @@ static void test_malformed(void) {
 
   /* Over the hard cap even when the caller asks for more. */
   buf[0] = 0xff, buf[1] = 0xff, buf[2] = 0xff, buf[3] = 0xff;
-  CHECK_EQ_INT(sbx_frame_decode(buf, sizeof buf, UINT32_MAX, &f, diag,
-                                sizeof diag),
-               SBX_EPROTO);
+  CHECK_EQ_INT(
+      sbx_frame_decode(buf, sizeof buf, UINT32_MAX, &f, diag, sizeof diag),
+      SBX_EPROTO);
 
   /* Unknown types, at both ends of the range. */
   sbx_frame_header(buf, 0, 0, 0, 0);
-  CHECK_EQ_INT(sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag,
-                                sizeof diag),
-               SBX_EPROTO);
+  CHECK_EQ_INT(
+      sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag, sizeof diag),
+      SBX_EPROTO);
   CHECK(strstr(diag, "type 0") != NULL);
   sbx_frame_header(buf, 6, 0, 0, 8);
   /* Rejected from the header alone, without waiting for the payload. */
-  CHECK_EQ_INT(sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag,
-                                sizeof diag),
-               SBX_EPROTO);
+  CHECK_EQ_INT(
+      sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag, sizeof diag),
+      SBX_EPROTO);
 
   /* Reserved flags. */
   sbx_frame_header(buf, SBX_FRAME_HELLO, 0, 0, 0);
   buf[5] = 0x80;
-  CHECK_EQ_INT(sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag,
-                                sizeof diag),
-               SBX_EPROTO);
+  CHECK_EQ_INT(
+      sbx_frame_decode(buf, SBX_FRAME_HEADER, 16, &f, diag, sizeof diag),
+      SBX_EPROTO);
   CHECK(strstr(diag, "0x80") != NULL);
 
   /* A diag of zero size or NULL is fine. */
@@ -117,16 +117,14 @@ static void test_header_limits(void) {
   uint8_t buf[SBX_FRAME_HEADER];
   struct sbx_frame f;
 
-  CHECK_EQ_INT(sbx_frame_header(buf, SBX_FRAME_REQUEST, 0, 1,
-                                SBX_FRAME_MAX_PAYLOAD + 1),
-               SBX_ERANGE);
-  CHECK_EQ_INT(sbx_frame_header(buf, SBX_FRAME_REQUEST, 0, 1,
-                                SBX_FRAME_MAX_PAYLOAD),
-               0);
+  CHECK_EQ_INT(
+      sbx_frame_header(buf, SBX_FRAME_REQUEST, 0, 1, SBX_FRAME_MAX_PAYLOAD + 1),
+      SBX_ERANGE);
+  CHECK_EQ_INT(
+      sbx_frame_header(buf, SBX_FRAME_REQUEST, 0, 1, SBX_FRAME_MAX_PAYLOAD), 0);
   /* A maximal frame header alone is "need more", not an error. */
-  CHECK_EQ_INT(sbx_frame_decode(buf, sizeof buf, SBX_FRAME_MAX_PAYLOAD, &f,
-                                NULL, 0),
-               0);
+  CHECK_EQ_INT(
+      sbx_frame_decode(buf, sizeof buf, SBX_FRAME_MAX_PAYLOAD, &f, NULL, 0), 0);
 }
 
 int main(void) {

@@ -205,7 +205,8 @@ static int fake_host(int argc, char **argv) {
         if (f.payload_len >= 7 && memcmp(f.payload, "garbage", 7) == 0) {
           fh_flush();
           if (send(3, "\xff\xff\xff\x7fgarbage-garbage-garbage", 27,
-                   MSG_NOSIGNAL) < 0 && fh_ring == NULL)
+                   MSG_NOSIGNAL) < 0 &&
+              fh_ring == NULL)
             return 3;
           if (fh_ring != NULL) {
             struct iovec iov = {(void *)"\x00\x00\x00\x00", 4};
@@ -435,8 +436,7 @@ static void test_usage(int real) {
   drv_cfg(&c, real, SBX_PLUGIN_SOCKET, NULL);
   c.max_in_flight = 64;
   memset(&g_usage, 0, sizeof(g_usage));
-  CHECK_EQ_INT(sbx_plugin_open(&d.loop, &c, on_done_usage, &d, &d.a, &diag),
-               0);
+  CHECK_EQ_INT(sbx_plugin_open(&d.loop, &c, on_done_usage, &d, &d.a, &diag), 0);
   d.a->on_fatal = on_fatal;
   drv_fill(&d);
   uv_run(&d.loop, UV_RUN_DEFAULT);
@@ -603,6 +603,15 @@ static int host_knows_ring(const char *path) {
   return found;
 }
 
+/* With SBX_TEST_VERBOSE set, prints how long each step took. */
+static void step(const char *what) {
+  static uint64_t last;
+  uint64_t now = uv_hrtime();
+  if (getenv("SBX_TEST_VERBOSE") != NULL && last != 0)
+    fprintf(stderr, "%8.1f ms  %s\n", (double)(now - last) / 1e6, what);
+  last = now;
+}
+
 int main(int argc, char **argv) {
   const char *bd = getenv("SBX_BUILD_DIR");
   char build[PATH_MAX - 64];
@@ -625,20 +634,36 @@ int main(int argc, char **argv) {
     fprintf(stderr, "note: %s missing; using the stand-in host only\n",
             g_env.host);
 
+  step("start");
   test_open_errors();
+  step("test_open_errors();");
   test_echo(0, SBX_PLUGIN_SOCKET);
+  step("test_echo(0, SBX_PLUGIN_SOCKET);");
   test_echo(0, SBX_PLUGIN_RING);
+  step("test_echo(0, SBX_PLUGIN_RING);");
   test_usage(0);
+  step("test_usage(0);");
   test_kill_mid_run(0, SBX_PLUGIN_SOCKET);
+  step("test_kill_mid_run(0, SBX_PLUGIN_SOCKET);");
   test_kill_mid_run(0, SBX_PLUGIN_RING);
+  step("test_kill_mid_run(0, SBX_PLUGIN_RING);");
   test_timeout(SBX_PLUGIN_SOCKET);
+  step("test_timeout(SBX_PLUGIN_SOCKET);");
   test_timeout(SBX_PLUGIN_RING);
+  step("test_timeout(SBX_PLUGIN_RING);");
   test_protocol("garbage", SBX_PLUGIN_SOCKET);
+  step("test_protocol(\"garbage\", SBX_PLUGIN_SOCKET);");
   test_protocol("garbage", SBX_PLUGIN_RING);
+  step("test_protocol(\"garbage\", SBX_PLUGIN_RING);");
   test_protocol("twice!", SBX_PLUGIN_SOCKET);
+  step("test_protocol(\"twice!\", SBX_PLUGIN_SOCKET);");
   test_fatal("mode=crash", NULL, 0, "in a row without answering");
+  step("test_fatal(\"mode=crash\", NULL, 0, \"in a row without answering\");");
   test_fatal("mode=refuse", NULL, 0, "plugin ABI 2, host ABI 1");
+  step("test_fatal(\"mode=refuse\", NULL, 0, \"plugin ABI 2, host ABI 1\");");
   test_fatal("mode=exit71", NULL, 0, "landlock: cannot build the jail");
+  step("test_fatal(\"mode=exit71\", NULL, 0, \"landlock: cannot build the "
+       "jail\");");
   {
     static const char *const need[] = {"rlimits", "landlock", "cgroups"};
     test_fatal(NULL, need, 3,
@@ -646,16 +671,24 @@ int main(int argc, char **argv) {
                "engaged only rlimits");
   }
   test_close_in_flight(SBX_PLUGIN_SOCKET);
+  step("test_close_in_flight(SBX_PLUGIN_SOCKET);");
   test_close_in_flight(SBX_PLUGIN_RING);
+  step("test_close_in_flight(SBX_PLUGIN_RING);");
   if (g_env.real) {
     test_echo(1, SBX_PLUGIN_SOCKET);
-    if (host_knows_ring(g_env.host))
+    step("test_echo(1, SBX_PLUGIN_SOCKET);");
+    if (host_knows_ring(g_env.host)) {
       test_echo(1, SBX_PLUGIN_RING);
-    else
-      fprintf(stderr, "note: %s has no --ring yet; ring tested with the "
-              "stand-in only\n", g_env.host);
+      step("test_echo(1, SBX_PLUGIN_RING);");
+    } else
+      fprintf(stderr,
+              "note: %s has no --ring yet; ring tested with the "
+              "stand-in only\n",
+              g_env.host);
     test_usage(1);
+    step("test_usage(1);");
     test_kill_mid_run(1, SBX_PLUGIN_SOCKET);
+    step("test_kill_mid_run(1, SBX_PLUGIN_SOCKET);");
   }
   return TEST_RESULT();
 }
