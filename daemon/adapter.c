@@ -138,3 +138,56 @@ fail:
   free(b.p);
   return NULL;
 }
+
+static int http_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') ||
+         (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int sbx_http_is_token(const char *s) {
+  if (s == NULL || *s == '\0')
+    return 0;
+  for (; *s != '\0'; s++)
+    if (!http_tchar((unsigned char)*s))
+      return 0;
+  return 1;
+}
+
+int sbx_http_is_field_value(const char *s) {
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return 0;
+  }
+  return 1;
+}
+
+int sbx_http_method(const Sbx__V1__Interface *iface, char **out,
+                    int *head_only, int *has_body, struct sbx_diag *diag) {
+  const char *m = iface != NULL && iface->method != NULL &&
+                          *iface->method != '\0'
+                      ? iface->method
+                      : "GET";
+  size_t i, n = strlen(m);
+  char *u;
+  if (!sbx_http_is_token(m) || n > 32) {
+    sbx_diag_set(diag,
+                 "interface.method \"%.40s\": not an HTTP method; use GET, "
+                 "POST, PUT, PATCH, DELETE, HEAD or another token",
+                 m);
+    return SBX_EINVAL;
+  }
+  u = malloc(n + 1);
+  if (u == NULL)
+    return SBX_ENOMEM;
+  /* Methods are case-sensitive and the standard ones upper case: a spec's
+   * "post" means POST. */
+  for (i = 0; i <= n; i++)
+    u[i] = (m[i] >= 'a' && m[i] <= 'z') ? (char)(m[i] - 'a' + 'A') : m[i];
+  *head_only = strcmp(u, "HEAD") == 0;
+  *has_body = strcmp(u, "POST") == 0 || strcmp(u, "PUT") == 0 ||
+              strcmp(u, "PATCH") == 0;
+  *out = u;
+  return 0;
+}

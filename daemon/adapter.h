@@ -26,6 +26,7 @@
 
 #include "sbx/v1/scenario.pb-c.h"
 #include "sbx/v1/common.pb-c.h"
+#include "err.h"
 
 struct sbx_adapter;
 
@@ -101,5 +102,19 @@ struct sbx_http_config {
  * on out of memory. */
 char *sbx_adapter_target(const Sbx__V1__Interface *iface,
                          const Sbx__V1__Case *kase);
+
+/* An RFC 9110 token (header names, methods): non-empty, tchar only. */
+int sbx_http_is_token(const char *s);
+
+/* A header field value: no control characters but HTAB. */
+int sbx_http_is_field_value(const char *s);
+
+/* The interface's method, checked and upper-cased ("post" means POST; an
+ * empty method means GET): returns a malloc'd string in *out and sets
+ * *head_only and *has_body (POST, PUT, PATCH), or SBX_EINVAL (diag says
+ * why) or SBX_ENOMEM. Shared by the HTTP clients so that both refuse the
+ * same specs with the same words. */
+int sbx_http_method(const Sbx__V1__Interface *iface, char **out,
+                    int *head_only, int *has_body, struct sbx_diag *diag);
 
 #endif

@@ -605,29 +605,7 @@ static const struct sbx_adapter_ops http_curl_ops = {
 
 /* ---- open --------------------------------------------------------------- */
 
-static int is_tchar(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
 
-static int is_token(const char *s) {
-  if (s == NULL || *s == '\0')
-    return 0;
-  for (; *s != '\0'; s++)
-    if (!is_tchar((unsigned char)*s))
-      return 0;
-  return 1;
-}
-
-/* Header values: visible characters, spaces and tabs; no CR/LF. */
-static int is_field_value(const char *s) {
-  for (; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return 0;
-  }
-  return 1;
-}
 
 static int check_base_url(const char *base, struct sbx_diag *diag) {
   static const char fix[] = "write it like \"http://127.0.0.1:8080\"";
@@ -755,7 +733,7 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
     const Sbx__V1__Header *h = iface->headers[i];
     const char *name = h != NULL && h->name != NULL ? h->name : "";
     const char *value = h != NULL && h->value != NULL ? h->value : "";
-    if (!is_token(name)) {
+    if (!sbx_http_is_token(name)) {
       sbx_diag_set(diag,
                    "interface.headers[%zu]: name \"%.100s\" is not a valid "
                    "HTTP header name; use letters, digits and "
@@ -763,7 +741,7 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
                    i, name);
       return SBX_EINVAL;
     }
-    if (!is_field_value(value)) {
+    if (!sbx_http_is_field_value(value)) {
       sbx_diag_set(diag,
                    "interface.headers[%zu] (%.100s): value contains a line "
                    "break or control character; remove it",
@@ -775,7 +753,7 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
       return rc;
   }
   if (iface->content_type != NULL && *iface->content_type != '\0') {
-    if (!is_field_value(iface->content_type)) {
+    if (!sbx_http_is_field_value(iface->content_type)) {
       sbx_diag_set(diag, "interface.content_type: contains a line break or "
                          "control character; remove it");
       return SBX_EINVAL;
@@ -790,32 +768,8 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
 }
 
 static int setup_method(struct http_curl *hc, struct sbx_diag *diag) {
-  const char *m = hc->iface != NULL && hc->iface->method != NULL &&
-                          *hc->iface->method != '\0'
-                      ? hc->iface->method
-                      : "GET";
-  size_t i, n = strlen(m);
-  if (!is_token(m) || n > 32) {
-    sbx_diag_set(diag,
-                 "interface.method \"%.40s\": not an HTTP method; use GET, "
-                 "POST, PUT, PATCH, DELETE, HEAD or another token",
-                 m);
-    return SBX_EINVAL;
-  }
-  hc->method = malloc(n + 1);
-  if (hc->method == NULL)
-    return SBX_ENOMEM;
-  /* HTTP methods are case-sensitive and standard ones are upper case; a
-   * spec's "post" means POST. */
-  for (i = 0; i <= n; i++) {
-    char c = m[i];
-    hc->method[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-  }
-  hc->head_only = strcmp(hc->method, "HEAD") == 0;
-  hc->method_has_body = strcmp(hc->method, "POST") == 0 ||
-                        strcmp(hc->method, "PUT") == 0 ||
-                        strcmp(hc->method, "PATCH") == 0;
-  return 0;
+  return sbx_http_method(hc->iface, &hc->method, &hc->head_only,
+                         &hc->method_has_body, diag);
 }
 
 static int setup_easy(struct http_curl *hc, struct xfer *x) {

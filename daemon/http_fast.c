@@ -1207,56 +1207,11 @@ static int resolve(struct http_fast *hf, uv_loop_t *loop,
 
 /* ---- open: method and headers ------------------------------------------- */
 
-static int is_tchar(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
-}
 
-static int is_token(const char *s) {
-  if (s == NULL || *s == '\0')
-    return 0;
-  for (; *s != '\0'; s++)
-    if (!is_tchar((unsigned char)*s))
-      return 0;
-  return 1;
-}
-
-/* Header values: visible characters, spaces and tabs; no CR/LF. */
-static int is_field_value(const char *s) {
-  for (; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if ((c < 0x20 && c != '\t') || c == 0x7f)
-      return 0;
-  }
-  return 1;
-}
 
 static int setup_method(struct http_fast *hf, struct sbx_diag *diag) {
-  const char *m = hf->iface != NULL && hf->iface->method != NULL &&
-                          *hf->iface->method != '\0'
-                      ? hf->iface->method
-                      : "GET";
-  size_t i, n = strlen(m);
-  if (!is_token(m) || n > 32) {
-    sbx_diag_set(diag,
-                 "interface.method \"%.40s\": not an HTTP method; use GET, "
-                 "POST, PUT, PATCH, DELETE, HEAD or another token",
-                 m);
-    return SBX_EINVAL;
-  }
-  hf->method = malloc(n + 1);
-  if (hf->method == NULL)
-    return SBX_ENOMEM;
-  /* Standard methods are upper case; a spec's "post" means POST. */
-  for (i = 0; i <= n; i++) {
-    char c = m[i];
-    hf->method[i] = (c >= 'a' && c <= 'z') ? (char)(c - 'a' + 'A') : c;
-  }
-  hf->head_only = strcmp(hf->method, "HEAD") == 0;
-  hf->method_has_body = strcmp(hf->method, "POST") == 0 ||
-                        strcmp(hf->method, "PUT") == 0 ||
-                        strcmp(hf->method, "PATCH") == 0;
-  return 0;
+  return sbx_http_method(hf->iface, &hf->method, &hf->head_only,
+                         &hf->method_has_body, diag);
 }
 
 struct strbuf {
@@ -1314,7 +1269,7 @@ static int build_headers(struct http_fast *hf, const struct url_parts *u,
       const Sbx__V1__Header *h = iface->headers[i];
       const char *name = h != NULL && h->name != NULL ? h->name : "";
       const char *value = h != NULL && h->value != NULL ? h->value : "";
-      if (!is_token(name)) {
+      if (!sbx_http_is_token(name)) {
         sbx_diag_set(diag,
                      "interface.headers[%zu]: name \"%.100s\" is not a valid "
                      "HTTP header name; use letters, digits and "
@@ -1323,7 +1278,7 @@ static int build_headers(struct http_fast *hf, const struct url_parts *u,
         rc = SBX_EINVAL;
         goto out;
       }
-      if (!is_field_value(value)) {
+      if (!sbx_http_is_field_value(value)) {
         sbx_diag_set(diag,
                      "interface.headers[%zu] (%.100s): value contains a line "
                      "break or control character; remove it",
@@ -1364,7 +1319,7 @@ static int build_headers(struct http_fast *hf, const struct url_parts *u,
         goto out;
     }
     if (iface->content_type != NULL && *iface->content_type != '\0') {
-      if (!is_field_value(iface->content_type)) {
+      if (!sbx_http_is_field_value(iface->content_type)) {
         sbx_diag_set(diag, "interface.content_type: contains a line break or "
                            "control character; remove it");
         rc = SBX_EINVAL;
