@@ -23,6 +23,19 @@
  * - Completion callbacks can re-enter (submit) or close the adapter; every
  *   loop over requests re-checks `closing` and the host's `lost` flag after
  *   each on_done().
+ * - Killing: a host that named its cgroups in HELLO (it does as root) is
+ *   killed by writing "1" to the v2 directory's cgroup.kill. That kills the
+ *   jailed processes only; the host's outer process, outside the cgroup,
+ *   sees its child die, removes the cgroups and exits with the child's
+ *   signal. If it has not exited CG_KILL_GRACE_NS later, or when there is
+ *   no cgroup, the host's process group gets SIGKILL (the jailed processes
+ *   follow through their parent-death signal). After the host is reaped,
+ *   whatever cgroup directory it named and that is still there is removed;
+ *   one still busy (its last task not yet reaped, by init when the outer
+ *   process died first) is retried every CG_RETRY_MS for up to 2 s, and
+ *   close() waits for that.
+ *   The names come from a hostile process, so only directories under
+ *   /sys/fs/cgroup/ that end in sbx/<the name we chose> are accepted.
  */
 #include "plugin.h"
 
@@ -52,6 +65,13 @@
 #define HELLO_TIMEOUT_NS (30ll * 1000000000ll)
 #define GRACE_NS (1000ll * 1000000ll)      /* SHUTDOWN -> SIGKILL */
 #define STDERR_WAIT_NS (200ll * 1000000ll) /* exit -> give up on stderr */
+#define CG_KILL_GRACE_NS (1000ll * 1000000ll) /* cgroup.kill -> SIGKILL */
+#define MAX_CGROUPS 8
+#define CG_PATH_MAX 192
+#define CG_ROOT "/sys/fs/cgroup/"
+#define CG_LEFT_MAX (4 * MAX_CGROUPS)
+#define CG_RETRY_MS 50
+#define CG_RETRIES 40 /* then the next host's sweep takes over */
 #define BACKOFF_MIN_MS 10
 #define BACKOFF_MAX_MS 1000
 #define BREAKER_DEATHS 5                        /* more than this many ... */
@@ -106,6 +126,11 @@ struct host {
   int64_t hello_deadline_ns;
   int64_t exited_ns;
   int64_t grace_until_ns; /* closing: SIGKILL after this */
+  int cg_killed;          /* cgroup.kill written */
+  int64_t cg_kill_ns;     /* ... SIGKILL of the group if still alive then */
+  char cg_name[64];       /* the --cgroup-name we gave it */
+  char cgroups[MAX_CGROUPS][CG_PATH_MAX]; /* validated, from HELLO */
+  unsigned n_cgroups;
   uint64_t answers;
   uint64_t cpu_us; /* last sample, this incarnation */
   /* What killed it, for requests still held: CRASH or PROTOCOL. */
@@ -145,6 +170,11 @@ struct plugin {
   int64_t timer_due_ns; /* 0: not armed */
   uv_timer_t restart_timer;
   uv_timer_t sample_timer;
+  uv_timer_t cg_timer; /* retries the removal of busy cgroups */
+  char cg_left[CG_LEFT_MAX][CG_PATH_MAX];
+  unsigned n_cg_left;
+  unsigned cg_tries;
+  int cg_closed;
   uv_prepare_t prep;
   uv_idle_t idle; /* keeps the loop from sleeping while a ring has work */
   int prep_on, idle_on;
@@ -444,12 +474,125 @@ static void on_sample(uv_timer_t *t) {
 
 /* ---- killing ------------------------------------------------------------ */
 
+/* Is path, reported by the host, one of its own cgroup directories: under
+ * /sys/fs/cgroup/, ending in "/sbx/<name>", made of plain path characters,
+ * with no "..", "." or empty component? */
+static int cgroup_path_ok(const char *path, const char *name) {
+  size_t len = strlen(path), nlen = strlen(name);
+  const char *c;
+
+  /* The shortest is CG_ROOT "sbx/" name (a v2 hierarchy). */
+  if (nlen == 0 || len >= CG_PATH_MAX ||
+      len < sizeof(CG_ROOT) - 1 + 4 + nlen ||
+      strncmp(path, CG_ROOT, sizeof(CG_ROOT) - 1) != 0)
+    return 0;
+  if (strcmp(path + len - nlen, name) != 0 ||
+      strncmp(path + len - nlen - 5, "/sbx/", 5) != 0)
+    return 0;
+  if (strstr(path, "..") != NULL || strstr(path, "//") != NULL ||
+      strstr(path, "/./") != NULL)
+    return 0;
+  for (c = path; *c != '\0'; c++) {
+    unsigned char ch = (unsigned char)*c;
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '/' || ch == '-' || ch == '_' ||
+          ch == '.' || ch == ','))
+      return 0;
+  }
+  return 1;
+}
+
+/* Writes "1" to cgroup.kill in the host's v2 directory. Returns 0 when a
+ * write succeeded, -1 when there is none or it failed (v1 directories have
+ * no cgroup.kill; a kernel before 5.14 neither). */
+static int cgroup_kill(const struct host *h) {
+  char path[CG_PATH_MAX + 16];
+  int done = -1;
+
+  for (unsigned i = 0; i < h->n_cgroups && done != 0; i++) {
+    int fd;
+    snprintf(path, sizeof(path), "%s/cgroup.kill", h->cgroups[i]);
+    fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+      continue;
+    if (write(fd, "1", 1) == 1)
+      done = 0;
+    close(fd);
+  }
+  return done;
+}
+
+static void on_own_closed(uv_handle_t *hd);
+
+/* Once closing, no host alive and no removal left to retry: the retry
+ * timer goes. */
+static void close_cg_timer(struct plugin *p) {
+  if (!p->closing || p->host != NULL || p->cg_closed || p->n_cg_left > 0)
+    return;
+  p->cg_closed = 1;
+  uv_close((uv_handle_t *)&p->cg_timer, on_own_closed);
+}
+
+/* Removes the directories still to remove; keeps the busy ones. Other
+ * failures (ENOENT: the host removed it) end the attempt. */
+static void cg_retry(struct plugin *p) {
+  unsigned k = 0;
+
+  for (unsigned i = 0; i < p->n_cg_left; i++) {
+    if (rmdir(p->cg_left[i]) != 0 && errno == EBUSY) {
+      if (k != i)
+        memcpy(p->cg_left[k], p->cg_left[i], sizeof(p->cg_left[k]));
+      k++;
+    }
+  }
+  p->n_cg_left = k;
+}
+
+static void on_cg_timer(uv_timer_t *t) {
+  struct plugin *p = t->data;
+
+  cg_retry(p);
+  if (p->n_cg_left > 0 && ++p->cg_tries < CG_RETRIES)
+    return;
+  p->n_cg_left = 0; /* left to the next host's sweep */
+  uv_timer_stop(&p->cg_timer);
+  close_cg_timer(p);
+}
+
+/* After the host is reaped: its outer process normally removed its
+ * cgroups; what is left (it was SIGKILLed first) goes now, or, while its
+ * last task awaits reaping (EBUSY), a little later. */
+static void cgroup_remove(struct host *h) {
+  struct plugin *p = h->p;
+
+  for (unsigned i = h->n_cgroups; i-- > 0;) {
+    if (rmdir(h->cgroups[i]) == 0 || errno != EBUSY)
+      continue; /* ENOENT: already gone */
+    if (p->cg_closed || p->n_cg_left >= CG_LEFT_MAX)
+      continue; /* the next host's sweep */
+    memcpy(p->cg_left[p->n_cg_left++], h->cgroups[i], sizeof(h->cgroups[i]));
+  }
+  h->n_cgroups = 0;
+  if (p->n_cg_left > 0) {
+    p->cg_tries = 0;
+    uv_timer_start(&p->cg_timer, on_cg_timer, CG_RETRY_MS, CG_RETRY_MS);
+  }
+}
+
 static void kill_tree(struct host *h) {
   int pids[64];
   size_t n, i;
 
   if (h->exited)
     return;
+  if (!h->cg_killed && h->n_cgroups > 0 && cgroup_kill(h) == 0) {
+    /* The outer process lives on to clean up; it gets SIGKILL too if it
+     * has not exited by then. */
+    h->cg_killed = 1;
+    h->cg_kill_ns = now_ns() + CG_KILL_GRACE_NS;
+    arm_deadline(h->p, h->cg_kill_ns);
+    return;
+  }
   n = descendants(h->pid, pids, 64);
   if (h->pidfd >= 0)
     syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
@@ -661,6 +804,21 @@ static void on_hello(struct host *h, const struct sbx_frame *f) {
     return;
   }
   append_name(msg, sizeof(msg), hello->message, "");
+  if (hello->n_cgroups > MAX_CGROUPS) {
+    protocol_violation(h, "HELLO names too many cgroup directories");
+    goto out;
+  }
+  for (size_t i = 0; i < hello->n_cgroups; i++) {
+    if (hello->cgroups[i] == NULL ||
+        !cgroup_path_ok(hello->cgroups[i], h->cg_name)) {
+      char what[CG_PATH_MAX + 96] = "HELLO names a cgroup directory not its own: ";
+      append_name(what, sizeof(what), hello->cgroups[i], "");
+      protocol_violation(h, what);
+      goto out;
+    }
+    snprintf(h->cgroups[i], sizeof(h->cgroups[i]), "%s", hello->cgroups[i]);
+    h->n_cgroups = (unsigned)i + 1;
+  }
   if (f->status != 0) {
     set_fatal(p, "the plugin host refused to run %s (code %u): %s", p->library,
               (unsigned)f->status,
@@ -1085,6 +1243,7 @@ static void host_dead(struct host *h) {
     stop_io(h);
   }
   kill_tree(h); /* leftovers of its process group */
+  cgroup_remove(h);
   p->cpu_us_total += h->cpu_us;
   h->cpu_us = 0;
   describe_exit(h, how, sizeof(how));
@@ -1102,6 +1261,7 @@ static void host_dead(struct host *h) {
   host_close_handles(h);
   if (p->closing) {
     close_deadline_timer(p);
+    close_cg_timer(p);
     return;
   }
   if (!h->said_bye || h->answers == 0 || h->exit_status != 0) {
@@ -1194,7 +1354,7 @@ static int spawn_host(struct plugin *p, char *why, size_t why_len) {
   struct host *h;
   uv_process_options_t opt;
   uv_stdio_container_t stdio[7];
-  char *args[16];
+  char *args[18];
   char mem[32];
   int sv[2] = {-1, -1};
   uv_file errp[2] = {-1, -1};
@@ -1233,6 +1393,11 @@ static int spawn_host(struct plugin *p, char *why, size_t why_len) {
   args[nargs++] = "3";
   args[nargs++] = "--memory";
   args[nargs++] = mem;
+  /* Our choice of name, so that what HELLO reports can be checked. */
+  snprintf(h->cg_name, sizeof(h->cg_name), "sbx-plugin-%ld-%" PRIx64,
+           (long)getpid(), (uint64_t)uv_hrtime());
+  args[nargs++] = "--cgroup-name";
+  args[nargs++] = h->cg_name;
   if (h->ring != NULL)
     args[nargs++] = "--ring";
   if (p->no_jail)
@@ -1422,7 +1587,8 @@ static void on_deadline(uv_timer_t *t) {
               "no HELLO within 30 s: create() or the jail set-up hangs");
   if (h != NULL && !h->exited &&
       ((h->grace_until_ns != 0 && h->grace_until_ns <= now) ||
-       (h->eof_kill_ns != 0 && h->eof_kill_ns <= now))) {
+       (h->eof_kill_ns != 0 && h->eof_kill_ns <= now) ||
+       (h->cg_kill_ns != 0 && h->cg_kill_ns <= now))) {
     h->killed = 1;
     kill_tree(h);
   }
@@ -1449,6 +1615,7 @@ static void on_deadline(uv_timer_t *t) {
     if (!h->exited) {
       CONSIDER(h->grace_until_ns);
       CONSIDER(h->eof_kill_ns);
+      CONSIDER(h->cg_kill_ns);
     }
     if (h->exited && !h->dead_done)
       CONSIDER(h->exited_ns + STDERR_WAIT_NS);
@@ -1582,6 +1749,7 @@ static void pl_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
             "canceled");
   fail_list(p, &p->sent, SBX__V1__ERROR_CLASS__ERROR_CLASS_OTHER, "canceled");
   close_deadline_timer(p);
+  close_cg_timer(p);
   maybe_finalize(p);
 }
 
@@ -1764,12 +1932,14 @@ int sbx_plugin_open(uv_loop_t *loop, const struct sbx_plugin_config *cfg,
   uv_timer_init(loop, &p->deadline_timer);
   uv_timer_init(loop, &p->restart_timer);
   uv_timer_init(loop, &p->sample_timer);
+  uv_timer_init(loop, &p->cg_timer);
   uv_prepare_init(loop, &p->prep);
   uv_idle_init(loop, &p->idle);
   p->deadline_timer.data = p->restart_timer.data = p->sample_timer.data = p;
+  p->cg_timer.data = p;
   p->prep.data = p;
   p->idle.data = p;
-  p->handles = 5;
+  p->handles = 6;
   /* The sampler alone must not keep a loop alive. */
   uv_unref((uv_handle_t *)&p->sample_timer);
 

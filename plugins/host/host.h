@@ -51,7 +51,11 @@ struct sbx_host_opts {
   const char *cgroup_name; /* NULL: sbx-plugin-<pid> */
   uid_t uid;               /* used when started as root */
   int verbose;
+  int ring; /* --ring: frames through the shared-memory ring on fds 4-6 */
 };
+
+#define SBX_HOST_CG_MAX 8
+#define SBX_HOST_CG_PATH 160
 
 /* What engaged, in the order applied, plus notes on what did not. */
 #define SBX_HOST_MAX_LAYERS 12
@@ -60,6 +64,10 @@ struct sbx_host_layers {
   size_t n;
   char notes[2048]; /* "landlock: not supported by the kernel; ..." */
   char detail[512]; /* "landlock ABI 7; cgroup v1+kill /sys/fs/..." */
+  /* The cgroup directories the jailed process joined (PluginHello.cgroups:
+   * the harness kills through them and removes them). */
+  char cgroups[SBX_HOST_CG_MAX][SBX_HOST_CG_PATH];
+  size_t n_cgroups;
 };
 
 /* Appends name (a static string) to l. */
@@ -92,9 +100,8 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
 
 /* ---- cgroup.c */
 
-#define SBX_HOST_CG_MAX 8
 struct sbx_host_cgroup {
-  char dirs[SBX_HOST_CG_MAX][160]; /* created directories */
+  char dirs[SBX_HOST_CG_MAX][SBX_HOST_CG_PATH]; /* created directories */
   size_t n;
   int has_kill;   /* a v2 directory with cgroup.kill */
   int memory_set; /* a memory limit is in force */
@@ -121,8 +128,10 @@ int sbx_host_cgroup_join(const struct sbx_host_cgroup *cg);
 void sbx_host_cgroup_remove(struct sbx_host_cgroup *cg);
 
 /* Removes the empty cgroups under our "sbx" directories left by hosts that
- * were SIGKILLed before they could clean up (the harness kills the whole
- * process group), if older than 5 s. Best effort; called at start-up. */
+ * were SIGKILLed before they could clean up (the harness kills through
+ * cgroup.kill, which spares the outer process, but falls back to SIGKILL
+ * of the process group, and removes what it can afterwards), if older than
+ * 5 s. Best effort; called at start-up. */
 void sbx_host_cgroup_sweep(void);
 
 /* ---- landlock.c */
@@ -153,9 +162,12 @@ int sbx_host_landlock_apply(const struct sbx_host_ll_rule *rules, size_t n,
 int sbx_host_seccomp_stage1(void);
 
 /* The strict allowlist after create(): default KILL_PROCESS; I/O only on
- * ipc_fd (read, write) and fds 1 and 2 (write); memory, time, futex,
- * signals to itself; open/socket/clone fail with an errno instead of
- * killing, since libraries probe them. Returns 0 or negative errno. */
-int sbx_host_seccomp_strict(int ipc_fd);
+ * ipc_fd (read, write) and fds 1 and 2 (write); with ring set, also read
+ * on the host's doorbell (SBX_RING_FD_TO_HOST), write on the daemon's
+ * (SBX_RING_FD_TO_DAEMON) and poll/ppoll, which is how the ring functions
+ * of daemon/shm_ring.h sleep and wake; memory, time, futex, signals to
+ * itself; open/socket/clone fail with an errno instead of killing, since
+ * libraries probe them. Returns 0 or negative errno. */
+int sbx_host_seccomp_strict(int ipc_fd, int ring);
 
 #endif

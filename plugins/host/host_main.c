@@ -2,7 +2,8 @@
  *
  *   sbx-plugin-host --library PATH --ipc-fd N [--memory BYTES]
  *                   [--cpu-seconds N] [--max-open-files N] [--read PATH]...
- *                   [--no-jail] [--cgroup-name NAME] [--uid UID] [--verbose]
+ *                   [--no-jail] [--cgroup-name NAME] [--uid UID] [--ring]
+ *                   [--verbose]
  *
  * After the jail (jail.c), the host loads the library, reads INIT, checks
  * the descriptor, calls create(), installs the strict seccomp filter and
@@ -10,6 +11,12 @@
  * it calls destroy() and exits 0. All the complete frames that one read()
  * brings are handled before the answers leave in one write (coalescing);
  * consecutive requests go to handle_batch() when the plugin has it.
+ *
+ * With --ring the frames travel through the shared-memory ring of
+ * daemon/shm_ring.h (memfd on fd 4, doorbells on fds 5 and 6), attached
+ * right after the jail and before dlopen, INIT included; the ipc socket
+ * then only tells that the harness has gone (EOF). One batch of answers is
+ * still one ring write.
  *
  * The plugin runs in this process, so nothing here is protected from it:
  * the protection is that this process cannot harm anything else, and that
@@ -33,6 +40,7 @@
 #include "ipc_frame.h"
 #include "sbx/v1/plugin.pb-c.h"
 #include "sbx_plugin.h"
+#include "shm_ring.h"
 
 #define DEFAULT_MEMORY (1ull << 30)
 #define DEFAULT_CPU_SECONDS 3600u
@@ -105,7 +113,7 @@ static void usage(const char *fmt, const char *arg) {
   sbx_host_log("%s; usage: sbx-plugin-host --library PATH --ipc-fd N "
                "[--memory BYTES] [--cpu-seconds N] [--max-open-files N] "
                "[--read PATH]... [--no-jail] [--cgroup-name NAME] [--uid UID] "
-               "[--verbose]",
+               "[--ring] [--verbose]",
                msg);
   _exit(SBX_HOST_EXIT_USAGE);
 }
@@ -196,6 +204,8 @@ static void parse_args(int argc, char **argv, struct sbx_host_opts *o) {
       i++;
     } else if (strcmp(a, "--verbose") == 0) {
       o->verbose = 1;
+    } else if (strcmp(a, "--ring") == 0) {
+      o->ring = 1;
     } else {
       usage("unknown argument \"%s\"", a);
     }
@@ -204,6 +214,10 @@ static void parse_args(int argc, char **argv, struct sbx_host_opts *o) {
     usage("%s is required", "--library");
   if (o->ipc_fd < 0)
     usage("%s is required", "--ipc-fd");
+  if (o->ring && o->ipc_fd >= SBX_RING_FD_MEM &&
+      o->ipc_fd <= SBX_RING_FD_TO_DAEMON)
+    usage("--ipc-fd %s collides with the ring's fds 4-6 (--ring)",
+          o->ipc_fd == 4 ? "4" : o->ipc_fd == 5 ? "5" : "6");
   if (!uid_set)
     o->uid = (uid_t)(60000 + getpid() % 5000);
 }
@@ -212,6 +226,7 @@ static void parse_args(int argc, char **argv, struct sbx_host_opts *o) {
 
 struct io {
   int fd;
+  struct sbx_ring *ring; /* --ring: frames go through it, not fd */
   uint8_t *in;
   size_t in_len;
   size_t in_cap;
@@ -237,6 +252,21 @@ static int grow(uint8_t **buf, size_t *cap, size_t need) {
 }
 
 static void write_all(struct io *io, const uint8_t *p, size_t n) {
+  if (io->ring != NULL) {
+    struct iovec iov = {(void *)p, n};
+    int rc = sbx_ring_host_write(io->ring, io->fd, &iov, 1);
+
+    if (rc == SBX_EPROTO) {
+      sbx_host_log("writing to the harness: the response ring's index is "
+                   "corrupt");
+      _exit(SBX_HOST_EXIT_PROTO);
+    }
+    if (rc != 0) {
+      sbx_host_log("writing to the harness: it has gone (ring)");
+      _exit(SBX_HOST_EXIT_IO);
+    }
+    return;
+  }
   while (n > 0) {
     ssize_t w = write(io->fd, p, n);
     if (w < 0 && errno == EINTR)
@@ -264,6 +294,18 @@ static size_t read_more(struct io *io, size_t want) {
   if (grow(&io->in, &io->in_cap, io->in_len + want) != 0) {
     sbx_host_log("out of memory for a %zu-byte frame", io->in_len + want);
     _exit(SBX_HOST_EXIT_NOMEM);
+  }
+  if (io->ring != NULL) {
+    long got = sbx_ring_host_read(io->ring, io->fd, io->in + io->in_len,
+                                  io->in_cap - io->in_len);
+    if (got < 0) {
+      sbx_host_log("reading from the harness: %s",
+                   got == SBX_EPROTO ? "the request ring's index is corrupt"
+                                     : "waiting on the ring failed");
+      _exit(got == SBX_EPROTO ? SBX_HOST_EXIT_PROTO : SBX_HOST_EXIT_IO);
+    }
+    io->in_len += (size_t)got;
+    return (size_t)got;
   }
   for (;;) {
     r = read(io->fd, io->in + io->in_len, io->in_cap - io->in_len);
@@ -391,8 +433,10 @@ static void send_hello(struct io *io, uint16_t status,
                        const struct sbx_host_layers *l, const char *message) {
   Sbx__V1__PluginHello h = SBX__V1__PLUGIN_HELLO__INIT;
   char name[128], version[128], vendor[128];
+  char *cgroups[SBX_HOST_CG_MAX];
   uint8_t *buf;
   size_t len;
+  size_t i;
 
   h.abi_version = SBX_PLUGIN_ABI_VERSION;
   if (d != NULL) {
@@ -407,6 +451,10 @@ static void send_hello(struct io *io, uint16_t status,
   h.n_layers = l->n;
   h.layers = (char **)l->names;
   h.message = (char *)message;
+  for (i = 0; i < l->n_cgroups && i < SBX_HOST_CG_MAX; i++)
+    cgroups[i] = (char *)l->cgroups[i];
+  h.n_cgroups = i;
+  h.cgroups = cgroups;
   len = sbx__v1__plugin_hello__get_packed_size(&h);
   buf = malloc(len + 1);
   if (buf == NULL) {
@@ -646,6 +694,21 @@ int main(int argc, char **argv) {
   memset(&s, 0, sizeof s);
   sbx_host_jail(&o, &l, lib, sizeof lib);
   s.io.fd = o.ipc_fd;
+  if (o.ring) {
+    /* Before the library: INIT is already waiting in the ring. */
+    struct sbx_diag diag;
+
+    memset(&diag, 0, sizeof diag);
+    rc = sbx_ring_attach(SBX_RING_FD_MEM, SBX_RING_FD_TO_HOST,
+                         SBX_RING_FD_TO_DAEMON, &s.io.ring, &diag);
+    if (rc != 0) {
+      sbx_host_log("--ring: attaching the shared-memory ring on fds 4-6: %s "
+                   "(the harness must pass the memfd and both eventfds)",
+                   diag.msg[0] != '\0' ? diag.msg : "failed");
+      _exit(SBX_HOST_EXIT_IO);
+    }
+    sbx_host_detail(&l, "ring transport; ");
+  }
 
   /* The library's constructors run here, inside the jail. */
   dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
@@ -703,7 +766,7 @@ int main(int argc, char **argv) {
   s.io.in_len -= consumed;
 
   if (!o.no_jail) {
-    rc = sbx_host_seccomp_strict(o.ipc_fd);
+    rc = sbx_host_seccomp_strict(o.ipc_fd, o.ring);
     if (rc != 0) {
       sbx_host_log("strict seccomp filter: %s", strerror(-rc));
       _exit(SBX_HOST_EXIT_JAIL);

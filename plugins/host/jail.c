@@ -32,6 +32,7 @@
 #define _GNU_SOURCE
 #endif
 #include "host.h"
+#include "shm_ring.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -570,18 +571,44 @@ static void limit_procs(struct sbx_host_layers *l) {
     sbx_host_note(l, "rlimits: NPROC: %s", strerror(errno));
 }
 
-static void sanitize_fds(int ipc_fd) {
+/* Is fd one the host keeps: the ipc descriptor, and the ring's with
+ * --ring? */
+static int kept_fd(const struct sbx_host_opts *o, int fd) {
+  return fd == o->ipc_fd ||
+         (o->ring && fd >= SBX_RING_FD_MEM && fd <= SBX_RING_FD_TO_DAEMON);
+}
+
+/* Closes the ring's descriptors in a process that does not serve (the
+ * outer process, the namespace's init). */
+static void close_ring_fds(const struct sbx_host_opts *o) {
+  if (o->ring)
+    syscall(SYS_close_range, (unsigned)SBX_RING_FD_MEM,
+            (unsigned)SBX_RING_FD_TO_DAEMON, 0u);
+}
+
+static void sanitize_fds(const struct sbx_host_opts *o) {
+  int ipc_fd = o->ipc_fd;
+  int top = ipc_fd;
+  int fd, from = 3;
   int fl;
   int null;
 
-  /* Everything but 0-2 and the ipc descriptor goes. */
-  if (ipc_fd > 3)
-    syscall(SYS_close_range, 3u, (unsigned)ipc_fd - 1, 0u);
-  syscall(SYS_close_range, (unsigned)ipc_fd + 1, ~0u, 0u);
+  /* Everything but 0-2, the ipc descriptor and the ring's goes: close
+   * each gap between kept descriptors, then everything above them. */
+  if (o->ring && top < SBX_RING_FD_TO_DAEMON)
+    top = SBX_RING_FD_TO_DAEMON;
+  for (fd = 3; fd <= top; fd++) {
+    if (!kept_fd(o, fd))
+      continue;
+    if (fd > from)
+      syscall(SYS_close_range, (unsigned)from, (unsigned)fd - 1, 0u);
+    from = fd + 1;
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  syscall(SYS_close_range, (unsigned)from, ~0u, 0u);
   fl = fcntl(ipc_fd, F_GETFL);
   if (fl >= 0 && (fl & O_NONBLOCK))
     fcntl(ipc_fd, F_SETFL, fl & ~O_NONBLOCK);
-  fcntl(ipc_fd, F_SETFD, FD_CLOEXEC);
   null = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null >= 0 && null != 0) {
     dup2(null, 0);
@@ -613,7 +640,15 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
   memset(&j, 0, sizeof j);
   j.alive_fd = -1;
   j.orig_ppid = getppid();
-  sanitize_fds(o->ipc_fd);
+  /* Nothing of the host may outlive the harness: this process dies with
+   * it, the jailed one with this one (parent_death), the server with the
+   * jailed one. Credential changes clear the setting; it is renewed after
+   * each. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+    fatal(SBX_HOST_EXIT_JAIL, "PR_SET_PDEATHSIG: %s", strerror(errno));
+  if (getppid() != j.orig_ppid)
+    fatal(SBX_HOST_EXIT_JAIL, "the harness died during setup");
+  sanitize_fds(o);
   signal(SIGPIPE, SIG_IGN); /* EPIPE on the ipc socket instead */
   signal(SIGXFSZ, SIG_IGN); /* EFBIG instead, if stderr is a file */
 
@@ -707,6 +742,7 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
     if (child > 0) {
       close(alive[0]);
       close(o->ipc_fd); /* the harness must see EOF when the child dies */
+      close_ring_fds(o);
       close_handles(&j);
       outer_wait(child, have_cg ? &cg : NULL);
     }
@@ -719,11 +755,21 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
   /* The jailed process. */
   setsid();
   if (have_cg) {
-    if (sbx_host_cgroup_join(&cg) == 0 && cg.pids_set) {
+    int joined = sbx_host_cgroup_join(&cg) == 0;
+
+    if (joined && cg.pids_set) {
       sbx_host_layer_add(l, "cgroups");
     } else if (cg.memory_set) {
       sbx_host_layer_add(l, "cgroups");
       sbx_host_note(l, "cgroups: no pids limit");
+    }
+    /* Told to the harness in HELLO: it kills through cgroup.kill (this
+     * process and its children, not the outer one, which then cleans up)
+     * and removes what the outer process could not. */
+    if (joined) {
+      for (i = 0; i < cg.n && i < SBX_HOST_CG_MAX; i++)
+        snprintf(l->cgroups[i], sizeof l->cgroups[i], "%s", cg.dirs[i]);
+      l->n_cgroups = i;
     }
   }
   if (as_root)
@@ -764,6 +810,7 @@ int sbx_host_jail(const struct sbx_host_opts *o, struct sbx_host_layers *l,
       fatal(SBX_HOST_EXIT_JAIL, "fork of the server: %s", strerror(errno));
     if (server > 0) {
       close(o->ipc_fd);
+      close_ring_fds(o);
       limit_procs(l);
       if (sbx_host_seccomp_stage1() != 0)
         fatal(SBX_HOST_EXIT_JAIL, "seccomp stage 1 (init)");

@@ -22,6 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "shm_ring.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #define HOST_ASAN 1
 #elif defined(__has_feature)
@@ -144,7 +146,7 @@ int sbx_host_seccomp_stage1(void) {
   return rc;
 }
 
-int sbx_host_seccomp_strict(int ipc_fd) {
+int sbx_host_seccomp_strict(int ipc_fd, int ring) {
   /* What computation needs. */
   static const int allowed[] = {
       SCMP_SYS(mmap),
@@ -240,6 +242,18 @@ int sbx_host_seccomp_strict(int ipc_fd) {
     struct scmp_arg_cmp a =
         SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)(unsigned)getpid());
     rule(ctx, &rc, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &a);
+  }
+  if (ring) {
+    /* The ring functions sleep in poll() on the doorbell and the ipc
+     * socket, drain their own doorbell and ring the daemon's: an eventfd
+     * counter is all these descriptors give. */
+    struct scmp_arg_cmp in = SCMP_A0(SCMP_CMP_EQ, SBX_RING_FD_TO_HOST);
+    struct scmp_arg_cmp out = SCMP_A0(SCMP_CMP_EQ, SBX_RING_FD_TO_DAEMON);
+
+    rule(ctx, &rc, SCMP_ACT_ALLOW, SCMP_SYS(read), 1, &in);
+    rule(ctx, &rc, SCMP_ACT_ALLOW, SCMP_SYS(write), 1, &out);
+    rule(ctx, &rc, SCMP_ACT_ALLOW, SCMP_SYS(poll), 0, NULL);
+    rule(ctx, &rc, SCMP_ACT_ALLOW, SCMP_SYS(ppoll), 0, NULL);
   }
   if (rc == 0)
     rc = seccomp_load(ctx);

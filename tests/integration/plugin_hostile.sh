@@ -4,7 +4,9 @@
 # outside the jail changed: no file created in /tmp or next to the library,
 # no TCP connection reached a listener on 127.0.0.1, a world-readable
 # secret stayed unread, the test's own shell (offered as a victim) lives,
-# and no process of the plugin's host is left behind.
+# no process of the plugin's host is left behind, and (as root) neither is
+# any of its cgroup directories. One crash-type and one timeout-type plugin
+# also run over the shared-memory ring (--ipc ring).
 #
 # Plugins whose misdeed the jail refuses gracefully answer normally (echo),
 # so their run PASSes; an escape would change their answer ("ESCAPED: ...")
@@ -50,6 +52,12 @@ chmod 755 "$SECRET_DIR"
 echo "the launch codes" >"$SECRET_DIR/secret"
 chmod 644 "$SECRET_DIR/secret"
 
+# The hosts' cgroup directories (named sbx-plugin-*), one per line.
+cg_list() {
+  ls -d /sys/fs/cgroup/sbx/sbx-plugin-* /sys/fs/cgroup/*/sbx/sbx-plugin-* \
+    2>/dev/null | sort || true
+}
+
 problem() {
   echo "FAIL [$1]: $2" >&2
   FAILS+=("$1")
@@ -58,28 +66,32 @@ problem() {
 # hostile NAME EXITS CLASSES [CONFIG]: runs the plugin; EXITS are the
 # acceptable exit codes, CLASSES the error classes that must all appear,
 # comma-separated ("none": no error at all and verdict PASS; "A|B": A or
-# B).
+# B). With IPC=ring in the environment the frames go through the
+# shared-memory ring.
 hostile() {
   local name=$1 exits=$2 classes=$3 config=${4:-} rc=0 lib json
+  local ipc=${IPC:-socket} tag=$1
+  [ "$ipc" = socket ] || tag=$name-$ipc
   lib=$PLUGINS/libhostile_$name.so
-  json=$TMP/$name.json
+  json=$TMP/$tag.json
   local args=(test --scenario "$SCEN" --plugin "$lib" --json "$json"
-              --data-dir "$TMP/data" --quiet --no-progress)
+              --data-dir "$TMP/data" --quiet --no-progress --ipc "$ipc")
   if [ -n "$config" ]; then
-    printf '%s' "$config" >"$TMP/$name.cfg"
-    args+=(--plugin-config "$TMP/$name.cfg")
+    printf '%s' "$config" >"$TMP/$tag.cfg"
+    args+=(--plugin-config "$TMP/$tag.cfg")
   fi
-  echo "--- $name" >&2
-  timeout 180 sbx "${args[@]}" >"$TMP/$name.out" 2>"$TMP/$name.err" || rc=$?
-  cat "$TMP/$name.out" >&2
+  echo "--- $tag" >&2
+  cg_list >"$TMP/cg.before"
+  timeout 180 sbx "${args[@]}" >"$TMP/$tag.out" 2>"$TMP/$tag.err" || rc=$?
+  cat "$TMP/$tag.out" >&2
   case " $exits " in
     *" $rc "*) ;;
-    *) problem "$name" "exit $rc, expected one of: $exits"
-       sed 's/^/    /' "$TMP/$name.err" | tail -20 >&2
+    *) problem "$tag" "exit $rc, expected one of: $exits"
+       sed 's/^/    /' "$TMP/$tag.err" | tail -20 >&2
        return 0 ;;
   esac
-  [ -s "$json" ] || { problem "$name" "no JSON result"; return 0; }
-  python3 - "$json" "$classes" <<'PY' || problem "$name" "error classes"
+  [ -s "$json" ] || { problem "$tag" "no JSON result"; return 0; }
+  python3 - "$json" "$classes" <<'PY' || problem "$tag" "error classes"
 import json, sys
 j = json.load(open(sys.argv[1]))
 m = j["metrics"]
@@ -103,19 +115,23 @@ PY
     sleep 0.1
   done
   if pgrep -f "libhostile_$name.so" >/dev/null; then
-    problem "$name" "processes left behind: $(pgrep -af "libhostile_$name.so" | head -5)"
+    problem "$tag" "processes left behind: $(pgrep -af "libhostile_$name.so" | head -5)"
     pkill -KILL -f "libhostile_$name.so" || true
   fi
   # Effects outside the jail.
   local f
   for f in /tmp/sbx-hostile-* "$OWNDIR_FILE"; do
-    [ -e "$f" ] && { problem "$name" "created $f"; rm -f "$f"; }
+    [ -e "$f" ] && { problem "$tag" "created $f"; rm -f "$f"; }
   done
   if [ -s "$TMP/conns" ]; then
-    problem "$name" "the listener on 127.0.0.1:$PORT was reached"
+    problem "$tag" "the listener on 127.0.0.1:$PORT was reached"
     rm -f "$TMP/conns"
   fi
-  kill -0 "$LISTENER" 2>/dev/null || problem "$name" "the listener died"
+  kill -0 "$LISTENER" 2>/dev/null || problem "$tag" "the listener died"
+  # The harness removes the cgroups of the hosts it killed (or lost).
+  local left
+  left=$(cg_list | comm -13 "$TMP/cg.before" -)
+  [ -z "$left" ] || problem "$tag" "cgroup directories left behind: $left"
   return 0
 }
 
@@ -143,6 +159,9 @@ hostile spawn_threads 0 none
 # builds) the memory cgroup kills the host, in create() (so the waiting
 # requests time out) or later (CRASH).
 hostile alloc_touch "0 1 3" "none|CRASH|TIMEOUT"
+# The same containment over the shared-memory ring.
+IPC=ring hostile segfault "1 3" CRASH
+IPC=ring hostile sleep_forever "1 3" TIMEOUT
 
 # A plugin built for another ABI is refused before any of its callbacks
 # runs (its create() would abort), the run ends at once, and the message
