@@ -39,6 +39,7 @@
  */
 #include "plugin.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -562,9 +563,41 @@ static void on_cg_timer(uv_timer_t *t) {
 /* After the host is reaped: its outer process normally removed its
  * cgroups; what is left (it was SIGKILLed first) goes now, or, while its
  * last task awaits reaping (EBUSY), a little later. */
+/* A host that died before HELLO named no directories, but we chose its
+ * cgroup name: look for <controller>/sbx/<name> (and sbx/<name> of a pure
+ * v2 tree) ourselves. */
+static void cgroup_guess(struct host *h) {
+  DIR *d;
+  struct dirent *de;
+  char path[CG_PATH_MAX];
+  struct stat st;
+
+  if (h->cg_name[0] == '\0')
+    return;
+  snprintf(path, sizeof(path), CG_ROOT "sbx/%s", h->cg_name);
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    snprintf(h->cgroups[h->n_cgroups++], CG_PATH_MAX, "%s", path);
+  d = opendir(CG_ROOT);
+  if (d == NULL)
+    return;
+  while ((de = readdir(d)) != NULL && h->n_cgroups < MAX_CGROUPS) {
+    int n;
+    if (de->d_name[0] == '.')
+      continue;
+    n = snprintf(path, sizeof(path), CG_ROOT "%s/sbx/%s", de->d_name,
+                 h->cg_name);
+    if (n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
+        S_ISDIR(st.st_mode))
+      snprintf(h->cgroups[h->n_cgroups++], CG_PATH_MAX, "%s", path);
+  }
+  closedir(d);
+}
+
 static void cgroup_remove(struct host *h) {
   struct plugin *p = h->p;
 
+  if (h->n_cgroups == 0)
+    cgroup_guess(h);
   for (unsigned i = h->n_cgroups; i-- > 0;) {
     if (rmdir(h->cgroups[i]) == 0 || errno != EBUSY)
       continue; /* ENOENT: already gone */
