@@ -2,6 +2,8 @@
 #include "engine.h"
 
 #include <math.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +45,11 @@ struct sbx_engine {
   int status;
   struct sbx_diag diag;
 
-  uv_timer_t arrival_timer; /* open and trace: next arrival */
+  /* Open and trace loads: a timerfd armed for the next arrival's exact
+   * instant (libuv timers have millisecond resolution, which would add up
+   * to a millisecond of the harness's own lag to every latency). */
+  int arrival_fd;
+  uv_poll_t arrival_poll;
   uv_timer_t tick_timer;    /* progress, series, deadlines, store batches */
   int open_handles;         /* timers + adapter still to close */
 
@@ -102,6 +108,7 @@ static Sbx__V1__RunState phase_state(enum phase p) {
 }
 
 static void close_run(struct sbx_engine *e);
+static void arm_arrival(struct sbx_engine *e, int64_t at_ns);
 static void on_fatal(struct sbx_adapter *a, const char *why);
 static void issue_closed(struct sbx_engine *e);
 
@@ -213,7 +220,7 @@ static void advance(struct sbx_engine *e, int64_t t) {
       elapsed >= ld->max_duration_us * NS_PER_US) {
     e->phase = PH_DRAIN;
     e->st.measure_end_ns = t;
-    uv_timer_stop(&e->arrival_timer);
+    arm_arrival(e, 0);
   }
 }
 
@@ -292,10 +299,27 @@ static int64_t next_arrival_after(struct sbx_engine *e) {
   return e->t0 + (int64_t)((double)e->n_arrivals * 1e9 / ld->rate);
 }
 
-static void on_arrival(uv_timer_t *t) {
-  struct sbx_engine *e = t->data;
+/* Arms the arrival timerfd for the absolute uv_hrtime() instant at_ns
+ * (same clock: CLOCK_MONOTONIC), or disarms it when at_ns is 0. */
+static void arm_arrival(struct sbx_engine *e, int64_t at_ns) {
+  struct itimerspec its;
+  memset(&its, 0, sizeof(its));
+  if (at_ns > 0) {
+    its.it_value.tv_sec = (time_t)(at_ns / NS_PER_S);
+    its.it_value.tv_nsec = (long)(at_ns % NS_PER_S);
+  }
+  (void)timerfd_settime(e->arrival_fd, at_ns > 0 ? TFD_TIMER_ABSTIME : 0, &its,
+                        NULL);
+}
+
+static void on_arrival(uv_poll_t *w, int status, int events) {
+  struct sbx_engine *e = w->data;
+  uint64_t expirations;
+  (void)status;
+  (void)events;
+  while (read(e->arrival_fd, &expirations, sizeof(expirations)) > 0)
+    ;
   int64_t now = now_ns();
-  int64_t wait;
   while (e->next_arrival <= now &&
          (e->phase == PH_WARMUP || e->phase == PH_MEASURE)) {
     int64_t sched = e->next_arrival;
@@ -336,9 +360,7 @@ static void on_arrival(uv_timer_t *t) {
       close_run(e);
     return;
   }
-  wait = (e->next_arrival - now + 999999) / 1000000;
-  uv_timer_start(&e->arrival_timer, on_arrival, (uint64_t)(wait < 0 ? 0 : wait),
-                 0);
+  arm_arrival(e, e->next_arrival);
 }
 
 static void report_progress(struct sbx_engine *e, int64_t now) {
@@ -400,7 +422,8 @@ static void begin_load(struct sbx_engine *e) {
   e->next_arrival = e->t0;
   if (e->load->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_TRACE)
     e->next_arrival = next_arrival_after(e);
-  uv_timer_start(&e->arrival_timer, on_arrival, 0, 0);
+  uv_poll_start(&e->arrival_poll, UV_READABLE, on_arrival);
+  arm_arrival(e, e->next_arrival);
 }
 
 void sbx_engine_adapter_done(struct sbx_adapter *a, struct sbx_request *req) {
@@ -474,6 +497,13 @@ static void on_timer_closed(uv_handle_t *h) {
   finish(h->data);
 }
 
+static void on_arrival_closed(uv_handle_t *h) {
+  struct sbx_engine *e = h->data;
+  close(e->arrival_fd);
+  e->arrival_fd = -1;
+  finish(e);
+}
+
 static void on_adapter_closed(struct sbx_adapter *a) {
   finish(a->data);
 }
@@ -496,7 +526,8 @@ static void close_run(struct sbx_engine *e) {
   e->phase = PH_CLOSING;
   report_progress(e, now_ns());
   e->open_handles = 3;
-  uv_close((uv_handle_t *)&e->arrival_timer, on_timer_closed);
+  arm_arrival(e, 0);
+  uv_close((uv_handle_t *)&e->arrival_poll, on_arrival_closed);
   uv_close((uv_handle_t *)&e->tick_timer, on_timer_closed);
   e->adapter->ops->close(e->adapter, on_adapter_closed);
 }
@@ -550,9 +581,16 @@ int sbx_engine_start(uv_loop_t *loop, const struct sbx_engine_config *cfg,
   e->n_free = e->n_slots;
   if (ld->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_OPEN)
     e->st.target_rate = ld->rate;
-  uv_timer_init(loop, &e->arrival_timer);
+  e->arrival_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (e->arrival_fd < 0 || uv_poll_init(loop, &e->arrival_poll,
+                                        e->arrival_fd) != 0) {
+    rc = SBX_EIO;
+    if (e->arrival_fd >= 0)
+      close(e->arrival_fd);
+    goto fail_engine;
+  }
   uv_timer_init(loop, &e->tick_timer);
-  e->arrival_timer.data = e;
+  e->arrival_poll.data = e;
   e->tick_timer.data = e;
 
   /* Preflight: one request, not measured, tells a dead product from a
