@@ -938,7 +938,8 @@ static void test_connect_fails_at_once(void) {
   case_init(&t[0], "/ok/x", 0);
   case_init(&t[1], "/ok/y", 1);
   fd = dup(0); /* the lowest free descriptor */
-  CHECK(fd >= 0 && getrlimit(RLIMIT_NOFILE, &old) == 0);
+  CHECK(fd >= 0);
+  CHECK_EQ_INT(getrlimit(RLIMIT_NOFILE, &old), 0);
   if (fd >= 0)
     close(fd);
   low = old;
