@@ -513,10 +513,13 @@ static void test_kill_mid_run(int real, int transport) {
   CHECK_EQ_INT(drv_run(&d, &c), 0);
   CHECK_EQ_INT(d.completed, 3000);
   CHECK(d.killed);
-  CHECK(d.by_class[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH] >= 1);
+  /* The requests the host held when it died are CRASH; there may be none:
+   * over the ring, a host can have answered everything it was sent before
+   * the kill lands, and those answers are still read and count. */
   CHECK(d.by_class[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH] <= 64);
-  CHECK(strstr(d.last_detail[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH],
-               "signal 9") != NULL);
+  if (d.by_class[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH] > 0)
+    CHECK(strstr(d.last_detail[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH],
+                 "signal 9") != NULL);
   CHECK_EQ_INT(d.by_class[0] +
                    d.by_class[SBX__V1__ERROR_CLASS__ERROR_CLASS_CRASH],
                3000);
