@@ -10,6 +10,7 @@
 #include "check.h"
 #include "dataset.h"
 #include "hist.h"
+#include "rng.h"
 #include "store.h"
 
 #define TICK_MS 250
@@ -87,13 +88,6 @@ static int64_t now_ns(void) {
   return (int64_t)uv_hrtime();
 }
 
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 static Sbx__V1__RunState phase_state(enum phase p) {
   switch (p) {
   case PH_PREFLIGHT:
@@ -145,7 +139,7 @@ static int build_order(struct sbx_engine *e) {
     return 0;
   }
   for (i = e->n_order; i > 1; i--) {
-    size_t j = (size_t)(splitmix64(&x) % i);
+    size_t j = (size_t)(sbx_splitmix64(&x) % i);
     uint32_t t = e->order[i - 1];
     e->order[i - 1] = e->order[j];
     e->order[j] = t;
@@ -292,7 +286,7 @@ static int64_t next_arrival_after(struct sbx_engine *e) {
            e->cfg.dataset->cases[idx]->arrival_offset_us * NS_PER_US;
   }
   if (ld->spacing == SBX__V1__SPACING__SPACING_POISSON) {
-    double u = (double)(splitmix64(&e->rng) >> 11) * 0x1.0p-53;
+    double u = (double)(sbx_splitmix64(&e->rng) >> 11) * 0x1.0p-53;
     return e->next_arrival + (int64_t)(-log1p(-u) / ld->rate * 1e9);
   }
   e->n_arrivals++;

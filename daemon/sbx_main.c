@@ -5,7 +5,6 @@
  * Exit codes: 0 pass, 1 verification failed (FAIL or INVALID), 2 usage or
  * input error, 3 could not run.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -146,16 +145,7 @@ static int bad_value(const char *opt, const char *val, const char *hint) {
 }
 
 static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  unsigned long long v;
-  if (s[0] < '0' || s[0] > '9')
-    return SBX_EINVAL;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0')
-    return SBX_EINVAL;
-  *out = v;
-  return 0;
+  return sbx_parse_uint64(s, UINT64_MAX, out);
 }
 
 static int want_color(FILE *f, int no_color) {

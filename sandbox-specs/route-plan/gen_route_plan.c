@@ -22,6 +22,8 @@
  *
  * Exit status: 0 done, 2 usage error, 3 I/O error (message on stderr).
  */
+#include "rng.h"
+#include "units.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -63,53 +65,10 @@ enum {
 
 /* ---------------------------------------------------------------- PRNG */
 
-struct rng {
-  uint64_t s[4];
-};
+/* Draws come from the project's generator (daemon/rng.h). */
 
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream) {
-  uint64_t x = seed;
-  uint64_t k = splitmix64(&x);
-  x = k ^ (stream * UINT64_C(0xD1B54A32D192ED03));
-  for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t v, int k) {
-  return (v << k) | (v >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-static uint64_t rng_below(struct rng *r, uint64_t n) {
-  uint64_t threshold = (0 - n) % n;
-  for (;;) {
-    uint64_t v = rng_next(r);
-    if (v >= threshold)
-      return v % n;
-  }
-}
-
-static int64_t rng_range(struct rng *r, int64_t lo, int64_t hi) {
-  return lo + (int64_t)rng_below(r, (uint64_t)(hi - lo) + 1);
+static int64_t rng_range(struct sbx_rng *r, int64_t lo, int64_t hi) {
+  return lo + (int64_t)sbx_rng_below(r, (uint64_t)(hi - lo) + 1);
 }
 
 /* ---------------------------------------------------------------- city */
@@ -174,7 +133,7 @@ static int add_arc(struct city *c, int a, int b, uint32_t secs) {
 /* Travel time of a street segment: its length at the street's speed,
  * slowed by 0-40% of congestion, plus the wait at the intersection it
  * leads to. Never zero. */
-static uint32_t travel_secs(struct rng *r, uint64_t mm, uint32_t speed_mm_s,
+static uint32_t travel_secs(struct sbx_rng *r, uint64_t mm, uint32_t speed_mm_s,
                             uint32_t wait_lo, uint32_t wait_hi) {
   uint64_t slow = (uint64_t)rng_range(r, 100, 140);
   uint64_t wait = (uint64_t)rng_range(r, wait_lo, wait_hi);
@@ -191,7 +150,7 @@ struct street {
   int oneway; /* 0 two-way, +1 towards higher index, -1 towards lower */
 };
 
-static void make_street(struct rng *r, int index, struct street *s) {
+static void make_street(struct sbx_rng *r, int index, struct street *s) {
   if (index % ARTERIAL_EVERY == 3) {
     s->speed_mm_s = (uint32_t)rng_range(r, 13000, 16000);
     s->wait_lo = 2;
@@ -203,15 +162,15 @@ static void make_street(struct rng *r, int index, struct street *s) {
   s->wait_lo = 4;
   s->wait_hi = 12;
   s->oneway = 0;
-  if (rng_below(r, 5) == 0)
-    s->oneway = rng_below(r, 2) == 0 ? 1 : -1;
+  if (sbx_rng_below(r, 5) == 0)
+    s->oneway = sbx_rng_below(r, 2) == 0 ? 1 : -1;
 }
 
 /* Adds the segment a -> b and/or b -> a along a street, a before b in the
  * street's direction of increasing index. 4% of segments are closed. */
-static int add_segment(struct city *c, struct rng *r, const struct street *s,
+static int add_segment(struct city *c, struct sbx_rng *r, const struct street *s,
                        int a, int b) {
-  if (rng_below(r, 100) < 4)
+  if (sbx_rng_below(r, 100) < 4)
     return 0;
   uint64_t mm = dist_mm(c, a, b);
   if (s->oneway >= 0 &&
@@ -231,12 +190,12 @@ static int crosses_river(int i0, int i1, int j) {
 }
 
 static int build_city(struct city *c, uint64_t seed) {
-  struct rng r, rs, ra;
+  struct sbx_rng r, rs, ra;
   int32_t colx[GRID_W], rowy[GRID_H];
 
   /* Irregular blocks: column and row spacing of 90-140 m, and each
    * intersection a little off the straight line. */
-  rng_seed(&r, seed, STREAM_LAYOUT);
+  sbx_rng_seed(&r, seed, STREAM_LAYOUT);
   colx[0] = 0;
   for (int i = 1; i < GRID_W; i++)
     colx[i] = colx[i - 1] + (int32_t)rng_range(&r, 90, 140);
@@ -251,8 +210,8 @@ static int build_city(struct city *c, uint64_t seed) {
       c->y[grid(i, j)] = rowy[j] + jy;
     }
 
-  rng_seed(&rs, seed, STREAM_STREETS);
-  rng_seed(&ra, seed, STREAM_ARCS);
+  sbx_rng_seed(&rs, seed, STREAM_STREETS);
+  sbx_rng_seed(&ra, seed, STREAM_ARCS);
   /* East-west streets. */
   for (int j = 0; j < GRID_H; j++) {
     struct street s;
@@ -314,7 +273,7 @@ static int build_city(struct city *c, uint64_t seed) {
 /* Shuffles node ids and lays the arcs out by tail (CSR), keeping the
  * order in which they were made within a node. */
 static int publish(struct city *c, uint64_t seed) {
-  struct rng r;
+  struct sbx_rng r;
   c->id = malloc(NODES * sizeof(*c->id));
   c->first = calloc(NODES + 1, sizeof(*c->first));
   c->head = malloc(c->n_arcs * sizeof(*c->head));
@@ -326,9 +285,9 @@ static int publish(struct city *c, uint64_t seed) {
   }
   for (uint32_t v = 0; v < NODES; v++)
     c->id[v] = v;
-  rng_seed(&r, seed, STREAM_IDS);
+  sbx_rng_seed(&r, seed, STREAM_IDS);
   for (uint32_t v = NODES - 1; v > 0; v--) {
-    uint32_t k = (uint32_t)rng_below(&r, (uint64_t)v + 1);
+    uint32_t k = (uint32_t)sbx_rng_below(&r, (uint64_t)v + 1);
     uint32_t t = c->id[v];
     c->id[v] = c->id[k];
     c->id[k] = t;
@@ -533,7 +492,7 @@ static int write_queries(const struct city *c, const char *path, uint64_t seed,
                          uint64_t nq) {
   char tmp[PATH_MAX];
   struct heap h = {NULL, 0, 0};
-  struct rng r;
+  struct sbx_rng r;
   int rc = -1;
   uint64_t *dist = malloc(NODES * sizeof(*dist));
   uint32_t *where = malloc(NODES * sizeof(*where)); /* published -> grid */
@@ -549,14 +508,14 @@ static int write_queries(const struct city *c, const char *path, uint64_t seed,
   f = open_tmp(path, tmp, sizeof(tmp));
   if (f == NULL)
     goto out;
-  rng_seed(&r, seed, STREAM_QUERIES);
+  sbx_rng_seed(&r, seed, STREAM_QUERIES);
   for (uint64_t q = 1; q <= nq; q++) {
     /* 60% across town, 40% within a dozen blocks. A source whose
      * Dijkstra tree misses the chosen target draws again. */
-    int local = rng_below(&r, 100) < 40;
+    int local = sbx_rng_below(&r, 100) < 40;
     uint32_t src, dst;
     for (;;) {
-      src = (uint32_t)rng_below(&r, NODES);
+      src = (uint32_t)sbx_rng_below(&r, NODES);
       if (local) {
         int si = (int)(where[src] % GRID_W), sj = (int)(where[src] / GRID_W);
         int ti = si + (int)rng_range(&r, -LOCAL_SPAN, LOCAL_SPAN);
@@ -565,7 +524,7 @@ static int write_queries(const struct city *c, const char *path, uint64_t seed,
           continue;
         dst = c->id[grid(ti, tj)];
       } else {
-        dst = (uint32_t)rng_below(&r, NODES);
+        dst = (uint32_t)sbx_rng_below(&r, NODES);
       }
       if (dst == src)
         continue;
@@ -620,14 +579,10 @@ static int usage_error(void) {
 }
 
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
-  char *end = NULL;
-  if (s == NULL || *s < '0' || *s > '9')
+  uint64_t v;
+  if (sbx_parse_uint64(s, hi, &v) != 0 || v < lo)
     return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = (uint64_t)v;
+  *out = v;
   return 0;
 }
 

@@ -18,6 +18,8 @@
  *
  * Exit status: 0 done, 2 usage error, 3 I/O error (message on stderr).
  */
+#include "rng.h"
+#include "units.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -51,63 +53,19 @@ enum { STREAM_LABELS = 1, STREAM_WINDOW_BASE = 0x10000 };
 
 /* ---------------------------------------------------------------- PRNG */
 
-struct rng {
-  uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream) {
-  uint64_t x = seed;
-  uint64_t k = splitmix64(&x);
-  x = k ^ (stream * UINT64_C(0xD1B54A32D192ED03));
-  for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t v, int k) {
-  return (v << k) | (v >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias. */
-static uint64_t rng_below(struct rng *r, uint64_t n) {
-  uint64_t threshold = (0 - n) % n;
-  for (;;) {
-    uint64_t v = rng_next(r);
-    if (v >= threshold)
-      return v % n;
-  }
-}
+/* Draws come from the project's generator (daemon/rng.h). */
 
 /* Uniform in [lo, hi] (signed). */
-static int64_t rng_range(struct rng *r, int64_t lo, int64_t hi) {
-  return lo + (int64_t)rng_below(r, (uint64_t)(hi - lo) + 1);
+static int64_t rng_range(struct sbx_rng *r, int64_t lo, int64_t hi) {
+  return lo + (int64_t)sbx_rng_below(r, (uint64_t)(hi - lo) + 1);
 }
 
 /* Approximately normal noise with standard deviation sigma (any unit):
  * the sum of four uniforms (Irwin-Hall), scaled in integers. */
-static int32_t rng_noise(struct rng *r, int32_t sigma) {
+static int32_t rng_noise(struct sbx_rng *r, int32_t sigma) {
   int64_t sum = 0;
   for (int i = 0; i < 4; i++) {
-    int64_t u = (int64_t)(rng_next(r) >> 48) - 32768; /* [-2^15, 2^15) */
+    int64_t u = (int64_t)(sbx_rng_next(r) >> 48) - 32768; /* [-2^15, 2^15) */
     sum += u;
   }
   /* Var of the sum: 4 * 65536^2 / 12, so sd = 37837.2. */
@@ -180,7 +138,7 @@ struct window {
  * or blade-pass tone, a DC offset and broadband noise. Radial channels see
  * the shaft more than the axial one. Returns the 1x amplitude on X, which a
  * fault may scale. */
-static void gen_baseline(struct rng *r, struct window *w, int32_t *a1_out,
+static void gen_baseline(struct sbx_rng *r, struct window *w, int32_t *a1_out,
                          uint32_t *ph1_out) {
   int32_t a1 = (int32_t)rng_range(r, 20, 70);
   int32_t a2 = (int32_t)(a1 * rng_range(r, 10, 40) / 100);
@@ -188,9 +146,9 @@ static void gen_baseline(struct rng *r, struct window *w, int32_t *a1_out,
   int32_t agear = (int32_t)rng_range(r, 5, 30);
   int32_t sigma = (int32_t)rng_range(r, 15, 45);
   uint64_t f0 = (uint64_t)w->rpm * 1000 / 60; /* mHz */
-  uint32_t ph1 = (uint32_t)rng_next(r);
-  uint32_t ph2 = (uint32_t)rng_next(r);
-  uint32_t phg = (uint32_t)rng_next(r);
+  uint32_t ph1 = (uint32_t)sbx_rng_next(r);
+  uint32_t ph2 = (uint32_t)sbx_rng_next(r);
+  uint32_t phg = (uint32_t)sbx_rng_next(r);
   uint32_t st1 = phase_step(f0), st2 = phase_step(2 * f0);
   uint32_t stg = phase_step(kgear * f0);
 
@@ -219,7 +177,7 @@ static void gen_baseline(struct rng *r, struct window *w, int32_t *a1_out,
 
 /* Imbalance: the 1x component grows on the radial channels, X and Y a
  * quarter turn apart, like a heavy spot going round. */
-static void add_imbalance(struct rng *r, struct window *w, int32_t a1,
+static void add_imbalance(struct sbx_rng *r, struct window *w, int32_t a1,
                           uint32_t ph1) {
   int32_t extra = (int32_t)(a1 * rng_range(r, 180, 450) / 100);
   uint32_t st1 = phase_step((uint64_t)w->rpm * 1000 / 60);
@@ -235,7 +193,7 @@ static void add_imbalance(struct rng *r, struct window *w, int32_t a1,
 /* Bearing wear: an outer-race defect struck once per ball pass (about 3.3x
  * shaft speed), each strike ringing the housing's resonance at 260-420 Hz
  * for a few milliseconds. Short bursts, high frequency, raised kurtosis. */
-static void add_bearing(struct rng *r, struct window *w) {
+static void add_bearing(struct sbx_rng *r, struct window *w) {
   uint64_t bpfo = (uint64_t)w->rpm * 1000 / 60 *
                   (uint64_t)rng_range(r, 305, 360) / 100; /* mHz */
   uint32_t fres = (uint32_t)rng_range(r, 260, 420);
@@ -248,11 +206,11 @@ static void add_bearing(struct rng *r, struct window *w) {
   gain[2] = (int32_t)rng_range(r, 30, 60);
   /* Strike times in 1/1000 sample. */
   uint64_t period = (uint64_t)RATE_HZ * 1000 * 1000 / bpfo;
-  uint64_t at = rng_below(r, period);
+  uint64_t at = sbx_rng_below(r, period);
   while (at / 1000 < SAMPLES) {
     int start = (int)(at / 1000);
     int32_t a = (int32_t)(amp * rng_range(r, 70, 130) / 100);
-    uint32_t ph = (uint32_t)rng_next(r);
+    uint32_t ph = (uint32_t)sbx_rng_next(r);
     int32_t env = a;
     for (int t = start; t < SAMPLES && env > 2; t++) {
       int32_t v = sin_amp(ph + stres * (uint32_t)(t - start), env);
@@ -267,16 +225,16 @@ static void add_bearing(struct rng *r, struct window *w) {
 
 /* Spike: one to three electrical glitches, each one or two samples on one
  * channel, with no ringing. */
-static void add_spike(struct rng *r, struct window *w) {
+static void add_spike(struct sbx_rng *r, struct window *w) {
   int n = (int)rng_range(r, 1, 3);
   for (int i = 0; i < n; i++) {
-    int c = (int)rng_below(r, CHANNELS);
-    int t = (int)rng_below(r, SAMPLES);
+    int c = (int)sbx_rng_below(r, CHANNELS);
+    int t = (int)sbx_rng_below(r, SAMPLES);
     int32_t a = (int32_t)rng_range(r, 350, 1500);
-    if (rng_below(r, 2) == 0)
+    if (sbx_rng_below(r, 2) == 0)
       a = -a;
     w->x[c][t] += a;
-    if (rng_below(r, 3) == 0 && t + 1 < SAMPLES)
+    if (sbx_rng_below(r, 3) == 0 && t + 1 < SAMPLES)
       w->x[c][t + 1] += a * 2 / 3;
   }
 }
@@ -285,14 +243,14 @@ static void add_spike(struct rng *r, struct window *w) {
  * a ramp of 80-500 mg across the window on one channel or all of them, with
  * a slight bend. Where the ramp starts is random, so the mean may or may
  * not move. */
-static void add_drift(struct rng *r, struct window *w) {
-  int all = rng_below(r, 3) == 0;
-  int only = (int)rng_below(r, CHANNELS);
+static void add_drift(struct sbx_rng *r, struct window *w) {
+  int all = sbx_rng_below(r, 3) == 0;
+  int only = (int)sbx_rng_below(r, CHANNELS);
   for (int c = 0; c < CHANNELS; c++) {
     if (!all && c != only)
       continue;
     int32_t d = (int32_t)rng_range(r, 80, 500);
-    if (rng_below(r, 2) == 0)
+    if (sbx_rng_below(r, 2) == 0)
       d = -d;
     int32_t start = (int32_t)(d * rng_range(r, -100, 0) / 100);
     int32_t bend = (int32_t)rng_range(r, -20, 20); /* percent of d */
@@ -306,7 +264,7 @@ static void add_drift(struct rng *r, struct window *w) {
   }
 }
 
-static void gen_window(struct rng *r, enum label lab, struct window *w) {
+static void gen_window(struct sbx_rng *r, enum label lab, struct window *w) {
   int32_t a1;
   uint32_t ph1;
   w->rpm = (uint16_t)rng_range(r, 1200, 2700);
@@ -394,7 +352,7 @@ static int write_dataset(const char *path, uint64_t seed, uint64_t ncases) {
   uint8_t bin[WINDOW_BYTES];
   char b64[B64_BYTES + 1];
   struct window *w = NULL;
-  struct rng lr;
+  struct sbx_rng lr;
   FILE *f = NULL;
   int fd = -1, rc = -1;
   unsigned total = 0;
@@ -425,17 +383,17 @@ static int write_dataset(const char *path, uint64_t seed, uint64_t ncases) {
   }
   for (size_t i = 0; i < NELEM(label_weights); i++)
     total += label_weights[i];
-  rng_seed(&lr, seed, STREAM_LABELS);
+  sbx_rng_seed(&lr, seed, STREAM_LABELS);
   for (uint64_t q = 1; q <= ncases; q++) {
-    uint64_t u = rng_below(&lr, total);
+    uint64_t u = sbx_rng_below(&lr, total);
     size_t k = 0;
     while (u >= label_weights[k]) {
       u -= label_weights[k];
       k++;
     }
     /* One stream per window: changing --cases never changes a window. */
-    struct rng wr;
-    rng_seed(&wr, seed, STREAM_WINDOW_BASE + q);
+    struct sbx_rng wr;
+    sbx_rng_seed(&wr, seed, STREAM_WINDOW_BASE + q);
     gen_window(&wr, (enum label)k, w);
     encode_window(w, bin);
     base64(bin, sizeof(bin), b64);
@@ -497,14 +455,10 @@ static int usage_error(void) {
 
 /* Parses a decimal unsigned integer in [lo, hi]. Returns 0 or -1. */
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
-  char *end = NULL;
-  if (s == NULL || *s < '0' || *s > '9')
+  uint64_t v;
+  if (sbx_parse_uint64(s, hi, &v) != 0 || v < lo)
     return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = (uint64_t)v;
+  *out = v;
   return 0;
 }
 

@@ -20,6 +20,8 @@
  *
  * Exit status: 0 done, 2 usage error, 3 I/O error (message on stderr).
  */
+#include "rng.h"
+#include "units.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -58,56 +60,11 @@ enum {
 
 /* ---------------------------------------------------------------- PRNG */
 
-struct rng {
-  uint64_t s[4];
-};
-
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-  z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-  z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-  return z ^ (z >> 31);
-}
-
-static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream) {
-  uint64_t x = seed;
-  uint64_t k = splitmix64(&x);
-  x = k ^ (stream * UINT64_C(0xD1B54A32D192ED03));
-  for (int i = 0; i < 4; i++)
-    r->s[i] = splitmix64(&x);
-}
-
-static uint64_t rotl(uint64_t v, int k) {
-  return (v << k) | (v >> (64 - k));
-}
-
-static uint64_t rng_next(struct rng *r) {
-  uint64_t *s = r->s;
-  uint64_t result = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return result;
-}
-
-/* Uniform in [0, n), n > 0, without modulo bias: drop the low outputs that
- * would make some residues more likely. */
-static uint64_t rng_below(struct rng *r, uint64_t n) {
-  uint64_t threshold = (0 - n) % n;
-  for (;;) {
-    uint64_t v = rng_next(r);
-    if (v >= threshold)
-      return v % n;
-  }
-}
+/* Draws come from the project's generator (daemon/rng.h). */
 
 /* Uniform in [lo, hi]. */
-static uint64_t rng_range(struct rng *r, uint64_t lo, uint64_t hi) {
-  return lo + rng_below(r, hi - lo + 1);
+static uint64_t rng_range(struct sbx_rng *r, uint64_t lo, uint64_t hi) {
+  return lo + sbx_rng_below(r, hi - lo + 1);
 }
 
 /* ------------------------------------------------------------- catalog */
@@ -172,11 +129,11 @@ static const struct bucket download_sizes[] = {{100, 524288, 2097152}};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static uint64_t pick_size(struct rng *r, const struct bucket *b, size_t nb) {
+static uint64_t pick_size(struct sbx_rng *r, const struct bucket *b, size_t nb) {
   unsigned total = 0;
   for (size_t i = 0; i < nb; i++)
     total += b[i].weight;
-  uint64_t w = rng_below(r, total);
+  uint64_t w = sbx_rng_below(r, total);
   size_t i = 0;
   while (w >= b[i].weight) {
     w -= b[i].weight;
@@ -333,13 +290,13 @@ static int catalog_add(struct catalog *c, const char *stem, const char *ext,
 }
 
 /* Joins 1..maxw slug words with '-' into out. */
-static void make_slug(struct rng *r, char *out, size_t outsz, unsigned minw,
+static void make_slug(struct sbx_rng *r, char *out, size_t outsz, unsigned minw,
                       unsigned maxw) {
   unsigned nw = (unsigned)rng_range(r, minw, maxw);
   size_t len = 0;
   out[0] = '\0';
   for (unsigned i = 0; i < nw; i++) {
-    const char *w = slug_words[rng_below(r, NELEM(slug_words))];
+    const char *w = slug_words[sbx_rng_below(r, NELEM(slug_words))];
     int k = snprintf(out + len, outsz - len, "%s%s", i ? "-" : "", w);
     if (k < 0 || (size_t)k >= outsz - len)
       break;
@@ -358,7 +315,7 @@ static void catalog_free(struct catalog *c) {
 }
 
 static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
-  struct rng r;
+  struct sbx_rng r;
   char stem[REL_MAX];
   int rc = -1;
 
@@ -375,7 +332,7 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
             nobj);
     goto out;
   }
-  rng_seed(&r, seed, STREAM_CATALOG);
+  sbx_rng_seed(&r, seed, STREAM_CATALOG);
 
   /* The pages every site has. */
   static const char *const fixed_pages[] = {
@@ -398,7 +355,7 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
   size_t npage = rest - ndl - nfont - ncss - njs - nimg;
 
   for (size_t i = 0; i < ncss; i++) {
-    const char *base = css_names[rng_below(&r, NELEM(css_names))];
+    const char *base = css_names[sbx_rng_below(&r, NELEM(css_names))];
     snprintf(stem, sizeof(stem), "assets/css/%s-%u", base,
              (unsigned)rng_range(&r, 1, 9));
     if (catalog_add(c, stem, "css", K_CSS,
@@ -407,11 +364,11 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
   }
   for (size_t i = 0; i < njs; i++) {
     /* A third are content-hashed bundler chunks. */
-    if (rng_below(&r, 3) == 0)
+    if (sbx_rng_below(&r, 3) == 0)
       snprintf(stem, sizeof(stem), "assets/js/chunk-%08" PRIx64,
-               rng_next(&r) >> 32);
+               sbx_rng_next(&r) >> 32);
     else {
-      const char *base = js_names[rng_below(&r, NELEM(js_names))];
+      const char *base = js_names[sbx_rng_below(&r, NELEM(js_names))];
       unsigned num = (unsigned)rng_range(&r, 1, 9);
       snprintf(stem, sizeof(stem), "assets/js/%s-%u", base, num);
     }
@@ -420,7 +377,7 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
       goto out;
   }
   for (size_t i = 0; i < nimg; i++) {
-    const char *dir = img_dirs[rng_below(&r, NELEM(img_dirs))];
+    const char *dir = img_dirs[sbx_rng_below(&r, NELEM(img_dirs))];
     char slug[64];
     make_slug(&r, slug, sizeof(slug), 1, 3);
     snprintf(stem, sizeof(stem), "img/%s/%s", dir, slug);
@@ -430,7 +387,7 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
         goto out;
       continue;
     }
-    uint64_t f = rng_below(&r, 4);
+    uint64_t f = sbx_rng_below(&r, 4);
     enum kind k = f < 2 ? K_JPG : f == 2 ? K_WEBP : K_PNG;
     const char *ext = k == K_JPG ? "jpg" : k == K_WEBP ? "webp" : "png";
     if (catalog_add(c, stem, ext, k,
@@ -438,16 +395,16 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
       goto out;
   }
   for (size_t i = 0; i < nfont; i++) {
-    const char *family = font_families[rng_below(&r, NELEM(font_families))];
-    const char *weight = font_weights[rng_below(&r, NELEM(font_weights))];
+    const char *family = font_families[sbx_rng_below(&r, NELEM(font_families))];
+    const char *weight = font_weights[sbx_rng_below(&r, NELEM(font_weights))];
     snprintf(stem, sizeof(stem), "fonts/%s-%s", family, weight);
     if (catalog_add(c, stem, "woff2", K_WOFF2,
                     pick_size(&r, font_sizes, NELEM(font_sizes))) != 0)
       goto out;
   }
   for (size_t i = 0; i < ndl; i++) {
-    const char *base = download_names[rng_below(&r, NELEM(download_names))];
-    int zip = rng_below(&r, 3) == 0;
+    const char *base = download_names[sbx_rng_below(&r, NELEM(download_names))];
+    int zip = sbx_rng_below(&r, 3) == 0;
     unsigned major = (unsigned)rng_range(&r, 1, 5);
     unsigned minor = (unsigned)rng_range(&r, 0, 12);
     snprintf(stem, sizeof(stem), "downloads/%s-%u.%u", base, major, minor);
@@ -457,14 +414,14 @@ static int catalog_build(struct catalog *c, uint64_t seed, size_t nobj) {
   }
   for (size_t i = 0; i < npage; i++) {
     char slug[80];
-    uint64_t where = rng_below(&r, 100);
+    uint64_t where = sbx_rng_below(&r, 100);
     make_slug(&r, slug, sizeof(slug), 2, 4);
     if (where < 50)
       snprintf(stem, sizeof(stem), "blog/%u/%s",
                (unsigned)rng_range(&r, 2016, 2024), slug);
     else if (where < 85)
       snprintf(stem, sizeof(stem), "docs/%s/%s",
-               doc_sections[rng_below(&r, NELEM(doc_sections))], slug);
+               doc_sections[sbx_rng_below(&r, NELEM(doc_sections))], slug);
     else
       snprintf(stem, sizeof(stem), "products/%s", slug);
     if (catalog_add(c, stem, "html", K_HTML,
@@ -578,13 +535,13 @@ static void out_fill(struct out *o, unsigned char b, uint64_t n) {
 /* n random bytes; crc, if not NULL, is updated with them. */
 static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n);
 
-static void out_random(struct out *o, struct rng *r, uint64_t n,
+static void out_random(struct out *o, struct sbx_rng *r, uint64_t n,
                        uint32_t *crc) {
   unsigned char chunk[4096];
   while (n > 0) {
     size_t k = n < sizeof(chunk) ? (size_t)n : sizeof(chunk);
     for (size_t i = 0; i < k; i += 8) {
-      uint64_t v = rng_next(r);
+      uint64_t v = sbx_rng_next(r);
       for (size_t j = 0; j < 8 && i + j < k; j++)
         chunk[i + j] = (unsigned char)(v >> (8 * j));
     }
@@ -619,11 +576,11 @@ static void sb_fmt(struct sbuf *sb, const char *fmt, ...) {
   sb->n += (size_t)k;
 }
 
-static const char *word(struct rng *r) {
-  return text_words[rng_below(r, NELEM(text_words))];
+static const char *word(struct sbx_rng *r) {
+  return text_words[sbx_rng_below(r, NELEM(text_words))];
 }
 
-static void sb_words(struct sbuf *sb, struct rng *r, unsigned n, int cap) {
+static void sb_words(struct sbuf *sb, struct sbx_rng *r, unsigned n, int cap) {
   for (unsigned i = 0; i < n; i++) {
     const char *w = word(r);
     if (i == 0 && cap)
@@ -637,7 +594,7 @@ static void sb_words(struct sbuf *sb, struct rng *r, unsigned n, int cap) {
  * tail; otherwise closes the body with a filler of exactly the room left,
  * words between open and close, so the object ends on a well-formed note.
  * Returns 1 when the object is full. */
-static int emit_or_fill(struct out *o, struct rng *r, const struct sbuf *sb,
+static int emit_or_fill(struct out *o, struct sbx_rng *r, const struct sbuf *sb,
                         uint64_t reserve, const char *open, const char *close) {
   uint64_t room = out_room(o) > reserve ? out_room(o) - reserve : 0;
   if (!sb->overflow && sb->n <= room) {
@@ -665,7 +622,7 @@ static int emit_or_fill(struct out *o, struct rng *r, const struct sbuf *sb,
   return 1;
 }
 
-static void gen_html(struct out *o, struct rng *r, const struct catalog *c) {
+static void gen_html(struct out *o, struct sbx_rng *r, const struct catalog *c) {
   static const char tail[] = "</main>\n</body>\n</html>\n";
   const uint64_t reserve = sizeof(tail) - 1;
   char url[REL_MAX + 1];
@@ -674,23 +631,23 @@ static void gen_html(struct out *o, struct rng *r, const struct catalog *c) {
   sb_fmt(&sb, "<!doctype html>\n<html lang=\"en\">\n<head>\n"
               "<meta charset=\"utf-8\">\n<title>");
   sb_words(&sb, r, (unsigned)rng_range(r, 2, 6), 1);
-  object_url(&c->obj[c->css[rng_below(r, c->ncss)]], url, sizeof(url));
+  object_url(&c->obj[c->css[sbx_rng_below(r, c->ncss)]], url, sizeof(url));
   sb_fmt(&sb, "</title>\n<link rel=\"stylesheet\" href=\"%s\">\n", url);
-  object_url(&c->obj[c->js[rng_below(r, c->njs)]], url, sizeof(url));
+  object_url(&c->obj[c->js[sbx_rng_below(r, c->njs)]], url, sizeof(url));
   sb_fmt(&sb, "<script src=\"%s\" defer></script>\n</head>\n<body>\n<main>\n",
          url);
   if (emit_or_fill(o, r, &sb, reserve, "<p>", "</p>\n"))
     goto tail;
 
   for (;;) {
-    uint64_t what = rng_below(r, 10);
+    uint64_t what = sbx_rng_below(r, 10);
     sb.n = 0;
     sb.overflow = 0;
     if (what < 5) {
       sb_fmt(&sb, "<p>");
       sb_words(&sb, r, (unsigned)rng_range(r, 20, 80), 1);
-      if (rng_below(r, 3) == 0) {
-        object_url(&c->obj[c->page[rng_below(r, c->npage)]], url, sizeof(url));
+      if (sbx_rng_below(r, 3) == 0) {
+        object_url(&c->obj[c->page[sbx_rng_below(r, c->npage)]], url, sizeof(url));
         sb_fmt(&sb, " <a href=\"%s\">", url);
         sb_words(&sb, r, (unsigned)rng_range(r, 1, 4), 0);
         sb_fmt(&sb, "</a>");
@@ -701,7 +658,7 @@ static void gen_html(struct out *o, struct rng *r, const struct catalog *c) {
       sb_words(&sb, r, (unsigned)rng_range(r, 2, 6), 1);
       sb_fmt(&sb, "</h2>\n");
     } else if (what < 9 && c->nimg > 0) {
-      object_url(&c->obj[c->img[rng_below(r, c->nimg)]], url, sizeof(url));
+      object_url(&c->obj[c->img[sbx_rng_below(r, c->nimg)]], url, sizeof(url));
       sb_fmt(&sb, "<figure><img src=\"%s\" alt=\"", url);
       sb_words(&sb, r, (unsigned)rng_range(r, 2, 5), 0);
       sb_fmt(&sb, "\" loading=\"lazy\"></figure>\n");
@@ -722,7 +679,7 @@ tail:
   out_str(o, tail);
 }
 
-static void gen_css(struct out *o, struct rng *r) {
+static void gen_css(struct out *o, struct sbx_rng *r) {
   static const char *const props[] = {
       "margin", "padding", "border-radius", "font-size", "line-height",
       "gap",    "width",   "max-width",     "top",       "letter-spacing"};
@@ -730,8 +687,8 @@ static void gen_css(struct out *o, struct rng *r) {
                                      "article", "aside", "section"};
   struct sbuf sb = {0};
 
-  unsigned brand = (unsigned)(rng_next(r) >> 40);
-  unsigned ink = (unsigned)(rng_next(r) >> 40);
+  unsigned brand = (unsigned)(sbx_rng_next(r) >> 40);
+  unsigned ink = (unsigned)(sbx_rng_next(r) >> 40);
   sb_fmt(&sb,
          "/* generated stylesheet */\n:root {\n  --brand: #%06x;\n"
          "  --ink: #%06x;\n}\n",
@@ -741,27 +698,27 @@ static void gen_css(struct out *o, struct rng *r) {
   for (;;) {
     sb.n = 0;
     sb.overflow = 0;
-    if (rng_below(r, 4) == 0)
-      sb_fmt(&sb, "%s ", tags[rng_below(r, NELEM(tags))]);
+    if (sbx_rng_below(r, 4) == 0)
+      sb_fmt(&sb, "%s ", tags[sbx_rng_below(r, NELEM(tags))]);
     const char *w1 = word(r);
     const char *w2 = word(r);
-    unsigned num = (unsigned)rng_below(r, 100);
+    unsigned num = (unsigned)sbx_rng_below(r, 100);
     sb_fmt(&sb, ".%s-%s-%u {\n", w1, w2, num);
     unsigned np = (unsigned)rng_range(r, 2, 6);
     for (unsigned i = 0; i < np; i++) {
-      const char *prop = props[rng_below(r, NELEM(props))];
-      unsigned px = (unsigned)rng_below(r, 65);
+      const char *prop = props[sbx_rng_below(r, NELEM(props))];
+      unsigned px = (unsigned)sbx_rng_below(r, 65);
       sb_fmt(&sb, "  %s: %upx;\n", prop, px);
     }
-    if (rng_below(r, 2) == 0)
-      sb_fmt(&sb, "  color: #%06x;\n", (unsigned)(rng_next(r) >> 40));
+    if (sbx_rng_below(r, 2) == 0)
+      sb_fmt(&sb, "  color: #%06x;\n", (unsigned)(sbx_rng_next(r) >> 40));
     sb_fmt(&sb, "}\n");
     if (emit_or_fill(o, r, &sb, 0, "/*", "*/\n"))
       return;
   }
 }
 
-static void gen_js(struct out *o, struct rng *r) {
+static void gen_js(struct out *o, struct sbx_rng *r) {
   static const char tail[] = "})();\n";
   const uint64_t reserve = sizeof(tail) - 1;
   struct sbuf sb = {0};
@@ -774,7 +731,7 @@ static void gen_js(struct out *o, struct rng *r) {
     sb.overflow = 0;
     const char *a = word(r), *b = word(r);
     unsigned k = (unsigned)rng_range(r, 2, 97);
-    switch (rng_below(r, 3)) {
+    switch (sbx_rng_below(r, 3)) {
     case 0:
       sb_fmt(&sb,
              "function %s%c%s%u(a, b) {\n  var x = a * %u + b;\n"
@@ -790,7 +747,7 @@ static void gen_js(struct out *o, struct rng *r) {
     default:
       sb_fmt(&sb, "var %s_%s_%u = [", a, b, k);
       for (unsigned i = 0; i < k % 12 + 1; i++)
-        sb_fmt(&sb, "%s%u", i ? ", " : "", (unsigned)rng_below(r, 10000));
+        sb_fmt(&sb, "%s%u", i ? ", " : "", (unsigned)sbx_rng_below(r, 10000));
       sb_fmt(&sb, "];\n");
       break;
     }
@@ -827,7 +784,7 @@ static void put_le32(unsigned char *p, uint32_t v) {
 
 /* Binary objects: the real format's magic and header, then incompressible
  * bytes standing in for the coded data, then the format's trailer. */
-static void gen_binary(struct out *o, struct rng *r, enum kind kind) {
+static void gen_binary(struct out *o, struct sbx_rng *r, enum kind kind) {
   unsigned char h[64];
   uint64_t size = o->limit;
   uint32_t crc;
@@ -911,7 +868,7 @@ static void gen_binary(struct out *o, struct rng *r, enum kind kind) {
   }
 }
 
-static void gen_object(struct out *o, struct rng *r, const struct catalog *c,
+static void gen_object(struct out *o, struct sbx_rng *r, const struct catalog *c,
                        const struct object *obj) {
   switch (obj->kind) {
   case K_HTML:
@@ -989,7 +946,7 @@ static int write_object(const char *root, const struct catalog *c, size_t idx,
   struct object *obj = &c->obj[idx];
   char final[PATH_MAX], tmp[PATH_MAX];
   struct out *o = NULL;
-  struct rng r;
+  struct sbx_rng r;
   int fd = -1, rc = -1;
 
   tmp[0] = '\0';
@@ -1025,7 +982,7 @@ static int write_object(const char *root, const struct catalog *c, size_t idx,
   o->len = 0;
   o->err = 0;
   crypto_hash_sha256_init(&o->sha);
-  rng_seed(&r, seed, STREAM_OBJECT_BASE + (uint64_t)idx);
+  sbx_rng_seed(&r, seed, STREAM_OBJECT_BASE + (uint64_t)idx);
   gen_object(o, &r, c, obj);
   out_flush(o);
   crypto_hash_sha256_final(&o->sha, obj->sha);
@@ -1077,20 +1034,20 @@ static const char *const miss_fixed[] = {"/apple-touch-icon.png",
                                          "/server-status.html"};
 
 /* Writes a path that is not in the catalog into out ("/..."). */
-static void miss_path(struct rng *r, const struct catalog *c, char *out,
+static void miss_path(struct sbx_rng *r, const struct catalog *c, char *out,
                       size_t outsz) {
   char rel[REL_MAX + 32];
   for (;;) {
-    uint64_t how = rng_below(r, 4);
+    uint64_t how = sbx_rng_below(r, 4);
     if (how == 0) {
-      snprintf(out, outsz, "%s", miss_fixed[rng_below(r, NELEM(miss_fixed))]);
+      snprintf(out, outsz, "%s", miss_fixed[sbx_rng_below(r, NELEM(miss_fixed))]);
     } else if (how == 1) {
       /* A renamed or removed version of a real object. */
-      const struct object *o = &c->obj[rng_below(r, c->n)];
+      const struct object *o = &c->obj[sbx_rng_below(r, c->n)];
       const char *dot = strrchr(o->rel, '.');
       static const char *const tags[] = {"old", "v2", "bak", "min", "orig"};
       snprintf(out, outsz, "/%.*s.%s%s", (int)(dot - o->rel), o->rel,
-               tags[rng_below(r, NELEM(tags))], dot);
+               tags[sbx_rng_below(r, NELEM(tags))], dot);
     } else if (how == 2) {
       char slug[80];
       make_slug(r, slug, sizeof(slug), 2, 4);
@@ -1099,7 +1056,7 @@ static void miss_path(struct rng *r, const struct catalog *c, char *out,
     } else {
       /* A bundle chunk from an earlier deploy. */
       snprintf(out, outsz, "/assets/js/chunk-%08" PRIx64 ".js",
-               rng_next(r) >> 32);
+               sbx_rng_next(r) >> 32);
     }
     /* Generated misses must end in a file name with an extension: a bare
      * name could be a directory of the site and answer 301, not 404. */
@@ -1121,7 +1078,7 @@ static int write_dataset(int fd, char *tmp, const char *path,
   uint64_t *cdf = NULL;
   size_t *rank = NULL;
   FILE *f = NULL;
-  struct rng r;
+  struct sbx_rng r;
   int rc = -1;
   size_t n = c->n;
 
@@ -1135,9 +1092,9 @@ static int write_dataset(int fd, char *tmp, const char *path,
    * then Zipf(1) weights floor(2^40 / rank) as a cumulative table. */
   for (size_t i = 0; i < n; i++)
     rank[i] = i;
-  rng_seed(&r, seed, STREAM_RANKS);
+  sbx_rng_seed(&r, seed, STREAM_RANKS);
   for (size_t i = n - 1; i > 0; i--) {
-    size_t j = (size_t)rng_below(&r, (uint64_t)i + 1);
+    size_t j = (size_t)sbx_rng_below(&r, (uint64_t)i + 1);
     size_t t = rank[i];
     rank[i] = rank[j];
     rank[j] = t;
@@ -1155,9 +1112,9 @@ static int write_dataset(int fd, char *tmp, const char *path,
   }
   fd = -1;
 
-  rng_seed(&r, seed, STREAM_REQUESTS);
+  sbx_rng_seed(&r, seed, STREAM_REQUESTS);
   for (uint64_t q = 1; q <= nreq; q++) {
-    int miss = rng_below(&r, 100) < MISS_PERCENT;
+    int miss = sbx_rng_below(&r, 100) < MISS_PERCENT;
     if (miss) {
       miss_path(&r, c, url, sizeof(url));
       fprintf(f,
@@ -1166,7 +1123,7 @@ static int write_dataset(int fd, char *tmp, const char *path,
               q, url);
       continue;
     }
-    uint64_t u = rng_below(&r, total);
+    uint64_t u = sbx_rng_below(&r, total);
     size_t lo = 0, hi = n - 1;
     while (lo < hi) { /* first rank whose cumulative weight exceeds u */
       size_t mid = lo + (hi - lo) / 2;
@@ -1243,14 +1200,10 @@ static int usage_error(void) {
 
 /* Parses a decimal unsigned integer in [lo, hi]. Returns 0 or -1. */
 static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out) {
-  char *end = NULL;
-  if (s == NULL || *s < '0' || *s > '9')
+  uint64_t v;
+  if (sbx_parse_uint64(s, hi, &v) != 0 || v < lo)
     return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = (uint64_t)v;
+  *out = v;
   return 0;
 }
 
