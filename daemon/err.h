@@ -22,7 +22,10 @@
   XX(EBUSY, -12, "resource busy")                                             \
   XX(EEXIST, -13, "already exists")                                           \
   XX(ESTATE, -14, "wrong state for this operation")                         \
-  XX(EPRODUCT, -15, "the product failed and cannot be measured")
+  XX(EPRODUCT, -15, "the product failed and cannot be measured")            \
+  XX(EVERIFY, -16, "signature verification failed")                          \
+  XX(EAUTH, -17, "not authenticated")                                         \
+  XX(EPERM, -18, "permission denied")
 
 enum sbx_err {
   SBX_OK = 0,

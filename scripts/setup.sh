@@ -8,8 +8,10 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libuv1-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler
   liblmdb-dev libjansson-dev libsodium-dev libyaml-dev libssl-dev libseccomp-dev
+  libmicrohttpd-dev
   clang libclang-rt-14-dev
   nginx-light curl python3 libxml2-utils
+  protobuf-compiler python3-protobuf python3-nacl
   wrk hey
 )
 
