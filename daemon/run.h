@@ -11,26 +11,10 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "runner.h"
 #include "err.h"
 #include "sbx/v1/result.pb-c.h"
 #include "sbx/v1/scenario.pb-c.h"
-
-/* Load settings a user may override from the command line. Zero (or a
- * negative has_* flag) keeps the spec's value; every override is recorded in
- * the run and its result. */
-struct sbx_load_overrides {
-  int64_t warmup_us;
-  int64_t min_duration_us;
-  int64_t max_duration_us;
-  int64_t timeout_us;
-  uint64_t min_cases;
-  uint32_t concurrency;
-  double rate;
-  int has_seed;
-  uint64_t seed;
-  int has_min_cases;
-  int has_warmup;
-};
 
 struct sbx_run_request {
   const char *scenario_path; /* directory with spec.yaml, or a .yaml file */
@@ -57,13 +41,5 @@ struct sbx_run_request {
  * *out is NULL. */
 int sbx_run_local(const struct sbx_run_request *rq, Sbx__V1__Result **out,
                   struct sbx_diag *diag);
-
-/* Which HTTP client measures an endpoint: forced (CURL or FAST) wins, then
- * the interface's http_client; AUTO picks the fast client for plain
- * http:// URLs without credentials and libcurl for everything else (TLS,
- * HTTP/2, proxies, authentication). Never returns AUTO. */
-Sbx__V1__HttpClient sbx_run_pick_client(const Sbx__V1__Interface *iface,
-                                        const char *endpoint,
-                                        Sbx__V1__HttpClient forced);
 
 #endif

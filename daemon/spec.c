@@ -1849,19 +1849,121 @@ static char *path_join(const char *dir, const char *name) {
   return p;
 }
 
+/* The part of loading shared by files and bytes: parses the dataset,
+ * cross-checks it with the spec and fills the scenario's digest, spec and
+ * setup bytes. Copies what it keeps; on failure diag says why. */
+static int assemble(struct sctx *c, const struct ynode *root,
+                    Sbx__V1__Scenario *sc, const char *dfile,
+                    const char *dbuf, size_t dlen, const uint8_t *xbuf,
+                    size_t xlen, struct sbx_dataset **ds_out) {
+  struct sbx_dataset *ds = NULL;
+  crypto_hash_sha256_state h;
+  int rc;
+
+  if ((rc = sbx_dataset_parse(dfile, dbuf, dlen, &ds, c->diag)) != 0)
+    return rc;
+  if ((rc = cross_check(c, sc, ds, dfile, dbuf, dlen)) != 0)
+    goto out;
+  (void)root;
+  rc = SBX_ENOMEM;
+  sc->dataset->case_count = ds->n_cases;
+  sc->dataset->sha256.data = malloc(32);
+  sc->digest.data = malloc(32);
+  sc->spec_bytes.data = malloc(c->len > 0 ? c->len : 1);
+  if (sc->dataset->sha256.data == NULL || sc->digest.data == NULL ||
+      sc->spec_bytes.data == NULL)
+    goto out;
+  memcpy(sc->dataset->sha256.data, ds->sha256, 32);
+  sc->dataset->sha256.len = 32;
+  memcpy(sc->spec_bytes.data, c->buf, c->len);
+  sc->spec_bytes.len = c->len;
+  crypto_hash_sha256_init(&h);
+  crypto_hash_sha256_update(&h, c->buf, c->len);
+  crypto_hash_sha256_update(&h, (const unsigned char *)dbuf, dlen);
+  if (xbuf != NULL) {
+    /* The setup data is part of what is tested: it is in the digest. */
+    crypto_hash_sha256_update(&h, xbuf, xlen);
+    sc->setup_bytes.data = malloc(xlen > 0 ? xlen : 1);
+    if (sc->setup_bytes.data == NULL)
+      goto out;
+    memcpy(sc->setup_bytes.data, xbuf, xlen);
+    sc->setup_bytes.len = xlen;
+  }
+  crypto_hash_sha256_final(&h, sc->digest.data);
+  sc->digest.len = 32;
+  *ds_out = ds;
+  ds = NULL;
+  rc = 0;
+out:
+  sbx_dataset_free(ds);
+  return rc;
+}
+
+int sbx_spec_load_bytes(const char *spec_name, const uint8_t *spec,
+                        size_t spec_len, const char *dataset_name,
+                        const char *dataset, size_t dataset_len,
+                        const uint8_t *setup, size_t setup_len,
+                        Sbx__V1__Scenario **sc_out, struct sbx_dataset **ds_out,
+                        struct sbx_diag *diag) {
+  struct sctx c;
+  struct ynode *root = NULL;
+  Sbx__V1__Scenario *sc = NULL;
+  int has_setup;
+  int rc;
+
+  *sc_out = NULL;
+  *ds_out = NULL;
+  memset(&c, 0, sizeof(c));
+  c.diag = diag;
+  c.file = spec_name != NULL ? spec_name : "spec.yaml";
+  c.buf = spec != NULL ? spec : (const uint8_t *)"";
+  c.len = spec != NULL ? spec_len : 0;
+  if (sodium_init() < 0) {
+    sbx_diag_set(diag, "%s: libsodium failed to initialise", c.file);
+    return SBX_ENOMEM;
+  }
+  if ((rc = parse_with_tree(&c, &root, &sc)) != 0)
+    goto out;
+  has_setup = sc->interface->setup != NULL && sc->interface->setup[0] != '\0';
+  if (has_setup && setup == NULL) {
+    rc = fail(&c, find_node(root, "interface", "setup"), "interface.setup",
+              "the spec names setup file %s but none was sent; send its "
+              "bytes with the spec",
+              sc->interface->setup);
+    goto out;
+  }
+  if (!has_setup && setup != NULL && setup_len > 0) {
+    rc = fail_at(&c, 1, 1, "interface.setup",
+                 "setup bytes were sent but the spec names no setup file; "
+                 "add interface.setup to the spec or send none");
+    goto out;
+  }
+  rc = assemble(&c, root, sc,
+                dataset_name != NULL ? dataset_name : sc->dataset->path,
+                dataset != NULL ? dataset : "", dataset != NULL ? dataset_len : 0,
+                has_setup ? setup : NULL, setup_len, ds_out);
+  if (rc == 0) {
+    *sc_out = sc;
+    sc = NULL;
+  }
+out:
+  if (rc == SBX_ENOMEM)
+    sbx_diag_set(diag, "%s: out of memory while loading the scenario", c.file);
+  sbx_scenario_free(sc);
+  ynode_free(root);
+  return rc;
+}
+
 int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
                   struct sbx_dataset **ds_out, struct sbx_diag *diag) {
   struct sctx c;
   struct stat st;
   struct ynode *root = NULL;
   Sbx__V1__Scenario *sc = NULL;
-  struct sbx_dataset *ds = NULL;
   char *spec_file = NULL, *dir = NULL, *dfile = NULL;
   char *sbuf = NULL, *dbuf = NULL, *xbuf = NULL;
   size_t slen = 0, dlen = 0, xlen = 0;
-  crypto_hash_sha256_state h;
   int rc = SBX_ENOMEM;
-
   *sc_out = NULL;
   *ds_out = NULL;
   memset(&c, 0, sizeof(c));
@@ -1931,11 +2033,6 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
       rc = SBX_EDATASET;
     goto out;
   }
-  if ((rc = sbx_dataset_parse(dfile, dbuf, dlen, &ds, diag)) != 0)
-    goto out;
-  if ((rc = cross_check(&c, sc, ds, dfile, dbuf, dlen)) != 0)
-    goto out;
-
   if (sc->interface->setup != NULL && sc->interface->setup[0] != '\0') {
     char *sfile = path_join(dir, sc->interface->setup);
     if (sfile == NULL) {
@@ -1955,41 +2052,16 @@ int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc_out,
     free(sfile);
   }
 
-  rc = SBX_ENOMEM;
-  sc->dataset->case_count = ds->n_cases;
-  sc->dataset->sha256.data = malloc(32);
-  sc->digest.data = malloc(32);
-  sc->spec_bytes.data = malloc(slen > 0 ? slen : 1);
-  if (sc->dataset->sha256.data == NULL || sc->digest.data == NULL ||
-      sc->spec_bytes.data == NULL)
-    goto out;
-  memcpy(sc->dataset->sha256.data, ds->sha256, 32);
-  sc->dataset->sha256.len = 32;
-  memcpy(sc->spec_bytes.data, sbuf, slen);
-  sc->spec_bytes.len = slen;
-  crypto_hash_sha256_init(&h);
-  crypto_hash_sha256_update(&h, (const unsigned char *)sbuf, slen);
-  crypto_hash_sha256_update(&h, (const unsigned char *)dbuf, dlen);
-  if (xbuf != NULL) {
-    /* The setup data is part of what is tested: it is in the digest. */
-    crypto_hash_sha256_update(&h, (const unsigned char *)xbuf, xlen);
-    sc->setup_bytes.data = (uint8_t *)xbuf;
-    sc->setup_bytes.len = xlen;
-    xbuf = NULL;
+  rc = assemble(&c, root, sc, dfile, dbuf, dlen, (const uint8_t *)xbuf, xlen,
+                ds_out);
+  if (rc == 0) {
+    *sc_out = sc;
+    sc = NULL;
   }
-  crypto_hash_sha256_final(&h, sc->digest.data);
-  sc->digest.len = 32;
-
-  *sc_out = sc;
-  *ds_out = ds;
-  sc = NULL;
-  ds = NULL;
-  rc = 0;
 out:
   if (rc == SBX_ENOMEM)
     sbx_diag_set(diag, "%s: out of memory while loading the scenario", path);
   sbx_scenario_free(sc);
-  sbx_dataset_free(ds);
   ynode_free(root);
   free(spec_file);
   free(dir);

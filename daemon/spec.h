@@ -51,6 +51,19 @@ int sbx_spec_parse(const char *file, const uint8_t *buf, size_t len,
 int sbx_spec_load(const char *path, Sbx__V1__Scenario **sc,
                   struct sbx_dataset **ds, struct sbx_diag *diag);
 
+/* Like sbx_spec_load, from bytes already in memory (what a publisher sent
+ * the daemon): the spec (spec_name names it in messages), the dataset that
+ * its dataset.path stands for (dataset_name in messages; NULL: that path),
+ * and the interface.setup content (required iff the spec names a setup
+ * file; NULL otherwise). Everything kept is copied. Same results and
+ * failures as sbx_spec_load, SBX_ENOENT aside. */
+int sbx_spec_load_bytes(const char *spec_name, const uint8_t *spec,
+                        size_t spec_len, const char *dataset_name,
+                        const char *dataset, size_t dataset_len,
+                        const uint8_t *setup, size_t setup_len,
+                        Sbx__V1__Scenario **sc, struct sbx_dataset **ds,
+                        struct sbx_diag *diag);
+
 /* Frees a scenario from sbx_spec_parse/sbx_spec_load. sc may be NULL. */
 void sbx_scenario_free(Sbx__V1__Scenario *sc);
 

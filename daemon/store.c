@@ -37,12 +37,13 @@ enum {
   DB_RESULTS,
   DB_EVENTS,
   DB_TOKENS,
+  DB_SIGNED,
   DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     "meta",    "scenarios", "datasets", "products", "runs",
-    "samples", "series",    "results",  "events",   "tokens"};
+    "samples", "series",    "results",  "events",   "tokens", "signed"};
 
 #define DEFAULT_MAPSIZE ((size_t)8 << 30)
 #define MAX_DBS 16
@@ -1219,6 +1220,59 @@ out:
   return rc;
 }
 
+int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
+                         const Sbx__V1__Result *res, const void *signed_bytes,
+                         size_t signed_len) {
+  MDB_txn *txn = NULL;
+  MDB_val key, rv = {0, NULL}, sv = {0, NULL}, uv = {0, NULL};
+  uint8_t k[8];
+  int mrc, rc;
+
+  if (st == NULL || run == NULL || run->id == 0 ||
+      (res != NULL && res->run_id != run->id) ||
+      (signed_bytes == NULL && signed_len != 0))
+    return SBX_EINVAL;
+  if ((rc = pack_msg(&run->base, &uv)) != 0)
+    goto out;
+  if (res != NULL && (rc = pack_msg(&res->base, &rv)) != 0)
+    goto out;
+  put_be64(k, run->id);
+  key.mv_size = 8;
+  key.mv_data = k;
+  mrc = mdb_txn_begin(st->env, NULL, 0, &txn);
+  if (mrc != 0) {
+    rc = mdb_fail(st, mrc, "starting a write transaction");
+    goto out;
+  }
+  if (res != NULL &&
+      (mrc = mdb_put(txn, st->dbi[DB_RESULTS], &key, &rv, 0)) != 0) {
+    rc = mdb_fail(st, mrc, "writing a result");
+    goto out;
+  }
+  if (signed_bytes != NULL) {
+    sv.mv_size = signed_len;
+    sv.mv_data = (void *)signed_bytes;
+    if ((mrc = mdb_put(txn, st->dbi[DB_SIGNED], &key, &sv, 0)) != 0) {
+      rc = mdb_fail(st, mrc, "writing a signed result");
+      goto out;
+    }
+  }
+  if ((mrc = mdb_put(txn, st->dbi[DB_RUNS], &key, &uv, 0)) != 0) {
+    rc = mdb_fail(st, mrc, "writing a run");
+    goto out;
+  }
+  mrc = mdb_txn_commit(txn);
+  txn = NULL;
+  if (mrc != 0)
+    rc = mdb_fail(st, mrc, "committing a finished run");
+out:
+  if (txn != NULL)
+    mdb_txn_abort(txn);
+  free(uv.mv_data);
+  free(rv.mv_data);
+  return rc;
+}
+
 /* Reads and parses the message under an 8-byte id key. */
 static int get_msg(struct sbx_store *st, int db, uint64_t id,
                    const ProtobufCMessageDescriptor *desc,
@@ -1496,7 +1550,7 @@ int sbx_store_foreach_series(struct sbx_store *st, uint64_t run_id,
 static int kv_dbi(struct sbx_store *st, enum sbx_store_db db, size_t klen,
                   MDB_dbi *dbi) {
   static const int map[] = {DB_SCENARIOS, DB_DATASETS, DB_PRODUCTS, DB_EVENTS,
-                            DB_TOKENS};
+                            DB_TOKENS,    DB_SIGNED};
   if (st == NULL || (unsigned)db >= sizeof(map) / sizeof(map[0]) ||
       klen > MAX_KEY)
     return SBX_EINVAL;

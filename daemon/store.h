@@ -1,7 +1,7 @@
 /* store.h - the durable store: one LMDB environment under --data-dir.
  *
  * The environment holds the named databases meta, scenarios, datasets,
- * products, runs, samples, series, results, events and tokens. Values are
+ * products, runs, samples, series, results, signed, events and tokens. Values are
  * serialized protobuf messages; integer keys are big-endian so that ranges
  * scan in order: runs and results by run id (8 bytes), samples and series
  * by run id | seq (8 + 8 bytes; a series point's seq is its second).
@@ -107,6 +107,15 @@ int sbx_store_put_result(struct sbx_store *st, const Sbx__V1__Result *res);
 int sbx_store_get_result(struct sbx_store *st, uint64_t run_id,
                          Sbx__V1__Result **out);
 
+/* Ends a run in one transaction, so that a crash leaves either all or none
+ * of it: stores res (may be NULL) under run->id, the signed result bytes
+ * (may be NULL; the kv database SBX_STORE_SIGNED under the same key) and
+ * run itself (its terminal state). res->run_id must equal run->id. Returns
+ * 0, SBX_EINVAL, SBX_ENOMEM or SBX_ESTORE (nothing written). */
+int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
+                         const Sbx__V1__Result *res, const void *signed_bytes,
+                         size_t signed_len);
+
 /* ---- samples and series: the asynchronous queue (one thread) ---- */
 
 /* Packs s and appends it to the current batch under key run_id | s->seq
@@ -160,7 +169,8 @@ enum sbx_store_db {
   SBX_STORE_DATASETS,
   SBX_STORE_PRODUCTS,
   SBX_STORE_EVENTS,
-  SBX_STORE_TOKENS
+  SBX_STORE_TOKENS,
+  SBX_STORE_SIGNED /* run id (8 bytes, big-endian) -> SignedResult bytes */
 };
 
 /* Stores val under key in db, replacing any value; committed on return.
