@@ -1,7 +1,11 @@
 /* sbx_main.c - the sbx command-line client.
  *
- * Subcommands: test (run a scenario against an endpoint in-process, with a
- * local store), spec validate, result show/list, version, help.
+ * Local subcommands: test (run a scenario against an endpoint in-process,
+ * with a local store), spec validate, result show/list/samples (a local
+ * store), verify (a signed result, offline), version, help. The commands
+ * that talk to sandboxd (scenario, product, run, match, result get/list,
+ * leaderboard, keys, token, whoami) live in cmd_client.c; this file only
+ * dispatches to them and owns the process-wide state they share.
  * Exit codes: 0 pass, 1 verification failed (FAIL or INVALID), 2 usage or
  * input error, 3 could not run.
  */
@@ -13,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd.h"
 #include "dataset.h"
 #include "pbjson.h"
 #include "progress.h"
@@ -34,21 +39,35 @@ enum {
 static const char usage_main[] =
     "sbx - scenario sandbox client\n"
     "\n"
-    "Usage:\n"
+    "Usage, on this machine:\n"
     "  sbx test --scenario PATH (--endpoint URL | --plugin LIB) [options]\n"
     "                                 run a scenario against a product\n"
     "  sbx spec validate PATH         check a scenario spec and its dataset\n"
     "  sbx result show RUN_ID [--data-dir DIR] [--json]\n"
     "                                 print a stored result again\n"
-    "  sbx result list [--data-dir DIR]\n"
-    "                                 list the runs in a store\n"
+    "  sbx result list --data-dir DIR list the runs in a store\n"
     "  sbx result samples RUN_ID [--data-dir DIR]\n"
     "                                 every request of a run, as CSV\n"
+    "  sbx verify FILE --key PUBKEY   check a signed result offline\n"
     "  sbx version                    print the version\n"
     "  sbx help [COMMAND]             show help for a command\n"
     "\n"
+    "Usage, with sandboxd ([--server URL] [--token T] [--json] before or\n"
+    "after the command; defaults $SBX_SERVER or " SBX_CMD_DEFAULT_SERVER
+    ", $SBX_TOKEN):\n"
+    "  sbx scenario publish|list|show publish and read scenarios\n"
+    "  sbx product register|list|show submit and read products\n"
+    "  sbx run start|show|list|cancel|watch\n"
+    "                                 official runs (start --wait: like test)\n"
+    "  sbx match start|show           several products side by side\n"
+    "  sbx result get|list            results (signed) from sandboxd\n"
+    "  sbx leaderboard SCENARIO       products ranked on a scenario\n"
+    "  sbx keys [--out FILE]          the result signing keys\n"
+    "  sbx token create|list|revoke   API tokens; sbx whoami: yours\n"
+    "\n"
     "Every command takes --help. Exit codes: 0 pass, 1 verification failed\n"
-    "(FAIL or INVALID), 2 usage or input error, 3 could not run.\n";
+    "(FAIL or INVALID), 2 usage or input error (or a request the API\n"
+    "refused), 3 could not run (or sandboxd unreachable).\n";
 
 static const char usage_test[] =
     "Usage: sbx test --scenario PATH --endpoint URL [options]\n"
@@ -106,14 +125,21 @@ static const char usage_spec[] =
 
 static const char usage_result[] =
     "Usage: sbx result show RUN_ID [--data-dir DIR] [--json] [--no-color]\n"
-    "       sbx result list [--data-dir DIR]\n"
+    "       sbx result list --data-dir DIR\n"
     "       sbx result samples RUN_ID [--data-dir DIR]\n"
+    "       sbx result get RUN_ID [--out FILE]          (from sandboxd)\n"
+    "       sbx result list [--scenario S] [--product P] [--vendor V]\n"
+    "                       [--verdict V] [--match ID] [--limit N]\n"
+    "                                                   (from sandboxd)\n"
     "\n"
-    "show prints a stored result again (as the summary, or as JSON with\n"
-    "--json) and exits with its verdict's code; list prints one line per run;\n"
-    "samples prints every stored request of a run as CSV (times in ns from\n"
-    "the start of the run; latency_us from the scheduled time).\n"
-    "--data-dir defaults to ./" DEFAULT_DATA_DIR ".\n";
+    "show, samples, and list with --data-dir read a local store (the one\n"
+    "sbx test writes): show prints a stored result again (as the summary,\n"
+    "or as JSON with --json) and exits with its verdict's code; list prints\n"
+    "one line per run; samples prints every stored request of a run as CSV\n"
+    "(times in ns from the start of the run; latency_us from the scheduled\n"
+    "time). --data-dir defaults to ./" DEFAULT_DATA_DIR " for show and\n"
+    "samples. get, and list without --data-dir, ask sandboxd (sbx result\n"
+    "get --help).\n";
 
 static int verdict_exit(Sbx__V1__Verdict v) {
   switch (v) {
@@ -553,22 +579,140 @@ out:
   return code;
 }
 
+/* Raised by SIGINT/SIGTERM while a server command runs: the call in
+ * progress stops, and the command says what was left running. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig) {
+  (void)sig;
+  interrupted = 1;
+}
+
+/* The server commands stop their call on the first Ctrl-C; the second one
+ * (SA_RESETHAND restored the default) ends the process at once. */
+static void catch_interrupts(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_interrupt;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Does argv hold --data-dir (the local store's option)? */
+static int has_data_dir(int argc, char **argv) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0)
+      break;
+    if (strcmp(argv[i], "--data-dir") == 0 ||
+        strncmp(argv[i], "--data-dir=", 11) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* The first argument after argv[0] that is not an option or an option's
+ * value: the verb of "sbx result ...". */
+static const char *first_word(int argc, char **argv) {
+  int i;
+  for (i = 1; i < argc; i++) {
+    if (argv[i][0] != '-')
+      return argv[i];
+    if (strcmp(argv[i], "--server") == 0 || strcmp(argv[i], "--token") == 0 ||
+        strcmp(argv[i], "--out") == 0)
+      i++;
+  }
+  return "";
+}
+
+static int cmd_result_any(int argc, char **argv,
+                          const struct sbx_cmd_globals *g) {
+  const char *verb = first_word(argc, argv);
+  if (!has_data_dir(argc, argv) &&
+      (strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0))
+    return sbx_cmd_result_remote(argc, argv, g);
+  if (g->server != NULL || g->token != NULL || g->json) {
+    fputs("sbx result: --server, --token and --json before the command go "
+          "with sbx result get and list (from sandboxd), not with a local "
+          "store\n", stderr);
+    return EXIT_USAGE;
+  }
+  return cmd_result(argc, argv);
+}
+
 int main(int argc, char **argv) {
+  static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv, const struct sbx_cmd_globals *g);
+  } client[] = {{"scenario", sbx_cmd_scenario},
+                {"product", sbx_cmd_product},
+                {"run", sbx_cmd_run},
+                {"match", sbx_cmd_match},
+                {"leaderboard", sbx_cmd_leaderboard},
+                {"keys", sbx_cmd_keys},
+                {"token", sbx_cmd_token},
+                {"whoami", sbx_cmd_whoami}};
+  struct sbx_cmd_globals g = {.interrupted = &interrupted};
   const char *cmd;
+  int first = 1, globals = 0;
+  size_t i;
   /* A product that closes its end (an endpoint, a dying plugin host) must
    * show up as an error class, never kill the harness. */
   signal(SIGPIPE, SIG_IGN);
-  if (argc < 2) {
+  /* The server commands' options may come before the command. */
+  while (first < argc) {
+    const char *a = argv[first];
+    if (strcmp(a, "--json") == 0) {
+      g.json = 1;
+      first++;
+    } else if ((strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0) &&
+               first + 1 < argc) {
+      if (a[2] == 's')
+        g.server = argv[first + 1];
+      else
+        g.token = argv[first + 1];
+      first += 2;
+    } else if (strncmp(a, "--server=", 9) == 0) {
+      g.server = a + 9;
+      first++;
+    } else if (strncmp(a, "--token=", 8) == 0) {
+      g.token = a + 8;
+      first++;
+    } else {
+      break;
+    }
+    globals = 1;
+  }
+  if (first >= argc) {
     fputs(usage_main, stderr);
     return EXIT_USAGE;
   }
+  argc -= first - 1;
+  argv += first - 1;
   cmd = argv[1];
+  for (i = 0; i < sizeof(client) / sizeof(client[0]); i++)
+    if (strcmp(cmd, client[i].name) == 0) {
+      catch_interrupts();
+      return client[i].fn(argc - 1, argv + 1, &g);
+    }
+  if (strcmp(cmd, "result") == 0) {
+    catch_interrupts();
+    return cmd_result_any(argc - 1, argv + 1, &g);
+  }
+  if (globals) {
+    fprintf(stderr, "sbx: --server, --token and --json before the command go "
+                    "with the commands that talk to sandboxd, not with "
+                    "\"%s\"\n", cmd);
+    return EXIT_USAGE;
+  }
   if (strcmp(cmd, "test") == 0)
     return cmd_test(argc - 1, argv + 1);
   if (strcmp(cmd, "spec") == 0)
     return cmd_spec(argc - 1, argv + 1);
-  if (strcmp(cmd, "result") == 0)
-    return cmd_result(argc - 1, argv + 1);
+  if (strcmp(cmd, "verify") == 0)
+    return sbx_cmd_verify(argc - 1, argv + 1);
   if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
     printf("sbx %s\n", SBX_VERSION);
     return EXIT_PASS;
@@ -576,10 +720,16 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
       strcmp(cmd, "-h") == 0) {
     const char *topic = argc > 2 ? argv[2] : "";
-    fputs(strcmp(topic, "test") == 0     ? usage_test
-          : strcmp(topic, "spec") == 0   ? usage_spec
-          : strcmp(topic, "result") == 0 ? usage_result
-                                         : usage_main,
+    const char *text = sbx_cmd_client_usage(topic);
+    if (strcmp(topic, "verify") == 0) {
+      char *hv[] = {"verify", "--help", NULL};
+      return sbx_cmd_verify(2, hv);
+    }
+    fputs(text != NULL                     ? text
+          : strcmp(topic, "test") == 0     ? usage_test
+          : strcmp(topic, "spec") == 0     ? usage_spec
+          : strcmp(topic, "result") == 0   ? usage_result
+                                           : usage_main,
           stdout);
     return EXIT_PASS;
   }

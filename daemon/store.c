@@ -389,7 +389,10 @@ static int recover_one(struct sbx_store *st, MDB_txn *txn, uint64_t id,
   if (mdb_get(txn, st->dbi[DB_RUNS], &key, &val) != 0)
     return 0;
   run = sbx__v1__run__unpack(NULL, val.mv_size, val.mv_data);
-  if (run == NULL || run->id != id || is_terminal(run->state))
+  /* A queued run never started: it stays queued, and the daemon's queue
+   * resumes it. */
+  if (run == NULL || run->id != id || is_terminal(run->state) ||
+      run->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
     goto out;
   snprintf(reason, sizeof(reason),
            "the process stopped while the run was %s; its samples up to "

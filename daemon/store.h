@@ -21,9 +21,10 @@
  *    what was appended, losing at most the last ~100 ms (or since the
  *    last flush).
  *
- * Opening a store runs recovery: every run left in a non-terminal state is
- * marked INTERRUPTED with a reason, so nothing pretends to run after a
- * crash. A store is held by one process at a time (an flock on DIR/owner.lock).
+ * Opening a store runs recovery: every run left started but not ended
+ * (PREPARING to VERIFYING) is marked INTERRUPTED with a reason, so nothing
+ * pretends to run after a crash; QUEUED runs stay queued for the daemon's
+ * queue to resume. A store is held by one process at a time (an flock on DIR/owner.lock).
  *
  * Threads: everything but the sample queue may be called from any thread;
  * the sample queue calls must come from a single thread at a time.
