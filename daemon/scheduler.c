@@ -490,7 +490,7 @@ uint32_t sbx_sched_position(const struct sbx_sched *s, uint64_t run_id) {
   size_t i;
   for (i = 0; i < s->n_queue; i++)
     if (s->queue[i] == run_id)
-      return (uint32_t)(i + 1);
+      return (uint32_t)(i + s->n_running);
   return 0;
 }
 

@@ -69,7 +69,8 @@ int sbx_sched_enqueue(struct sbx_sched *s, uint64_t run_id);
  * Returns 0, SBX_ENOENT, SBX_ESTATE (already ended) or SBX_ESTORE. */
 int sbx_sched_cancel(struct sbx_sched *s, uint64_t run_id);
 
-/* Queue position of run_id (1 = next), or 0 if it is not queued. */
+/* How many runs are ahead of queued run run_id: those measuring now and
+ * those queued before it; 0 if none (or if it is not queued). */
 uint32_t sbx_sched_position(const struct sbx_sched *s, uint64_t run_id);
 
 /* Runs measuring now, and runs waiting. */
