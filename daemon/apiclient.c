@@ -169,8 +169,7 @@ static int is_token(const char *s) {
 }
 
 int sbx_api_client_new(const char *server, const char *token,
-                       struct sbx_api_client **out,
-                       struct sbx_api_error *err) {
+                       struct sbx_api_client **out, struct sbx_api_error *err) {
   struct sbx_api_client *c = NULL;
   size_t n, alen;
   int rc = SBX_ENOMEM;
@@ -273,8 +272,7 @@ static int append(struct xfer *x, const void *data, size_t n) {
   return 0;
 }
 
-static size_t on_unary_data(char *data, size_t size, size_t nmemb,
-                            void *arg) {
+static size_t on_unary_data(char *data, size_t size, size_t nmemb, void *arg) {
   struct xfer *x = arg;
   size_t n = size * nmemb;
   return append(x, data, n) == 0 ? n : 0;
@@ -316,14 +314,12 @@ static int on_envelope(uint8_t flags, const uint8_t *msg, size_t len,
   return rc;
 }
 
-static size_t on_stream_data(char *data, size_t size, size_t nmemb,
-                             void *arg) {
+static size_t on_stream_data(char *data, size_t size, size_t nmemb, void *arg) {
   struct xfer *x = arg;
   size_t n = size * nmemb;
   int rc;
-  if (x->status == 0 &&
-      curl_easy_getinfo(x->c->easy, CURLINFO_RESPONSE_CODE, &x->status) !=
-          CURLE_OK)
+  if (x->status == 0 && curl_easy_getinfo(x->c->easy, CURLINFO_RESPONSE_CODE,
+                                          &x->status) != CURLE_OK)
     x->status = -1;
   if (x->status != 200) /* an error before the stream began: JSON */
     return append(x, data, n) == 0 ? n : 0;
@@ -378,8 +374,9 @@ static int prepare(struct sbx_api_client *c, const char *method,
   char url[MAX_URL + 128], ct[64];
   /* Expect: off - a 1 s stall per big upload buys nothing on an API whose
    * every call the server reads in full anyway. */
-  const char *lines[] = {ct, "Connect-Protocol-Version: 1", "Expect:",
-                         "User-Agent: sbx/" SBX_VERSION, c->auth_header};
+  const char *lines[] = {ct, "Connect-Protocol-Version: 1",
+                         "Expect:", "User-Agent: sbx/" SBX_VERSION,
+                         c->auth_header};
   struct curl_slist *h = NULL, *t;
   static const char empty[1] = "";
   size_t i;
@@ -418,8 +415,8 @@ static int prepare(struct sbx_api_client *c, const char *method,
   curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
   /* Never NULL: with no fields curl would read the body from stdin. */
-  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, len ? (const void *)body
-                                                    : (const void *)empty);
+  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS,
+                   len ? (const void *)body : (const void *)empty);
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
   if (c->abort_flag != NULL) {
     curl_easy_setopt(c->easy, CURLOPT_NOPROGRESS, 0L);
@@ -522,8 +519,8 @@ int sbx_api_call(struct sbx_api_client *c, const char *method,
   *resp = protobuf_c_message_unpack(resp_desc, NULL, x.len,
                                     x.buf ? x.buf : (const uint8_t *)"");
   if (*resp == NULL) {
-    seterr(err, 0, 0, "the answer (%zu bytes) is not a valid %s message",
-           x.len, resp_desc->name);
+    seterr(err, 0, 0, "the answer (%zu bytes) is not a valid %s message", x.len,
+           resp_desc->name);
     rc = SBX_EPROTO;
     goto out;
   }
@@ -564,8 +561,8 @@ int sbx_api_watch(struct sbx_api_client *c, uint64_t run_id,
   }
   sbx_connect_envelope_header(body, 0, (uint32_t)len);
   sbx__v1__watch_run_request__pack(&req, body + 5);
-  rc = prepare(c, "WatchRun", body, 5 + len, "application/connect+proto",
-               &hdrs, err);
+  rc = prepare(c, "WatchRun", body, 5 + len, "application/connect+proto", &hdrs,
+               err);
   if (rc != 0)
     goto out;
   curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, on_stream_data);

@@ -62,8 +62,7 @@ int sbx_cmd_run(int argc, char **argv, const struct sbx_cmd_globals *g);
 int sbx_cmd_match(int argc, char **argv, const struct sbx_cmd_globals *g);
 int sbx_cmd_result_remote(int argc, char **argv,
                           const struct sbx_cmd_globals *g);
-int sbx_cmd_leaderboard(int argc, char **argv,
-                        const struct sbx_cmd_globals *g);
+int sbx_cmd_leaderboard(int argc, char **argv, const struct sbx_cmd_globals *g);
 int sbx_cmd_keys(int argc, char **argv, const struct sbx_cmd_globals *g);
 int sbx_cmd_token(int argc, char **argv, const struct sbx_cmd_globals *g);
 int sbx_cmd_whoami(int argc, char **argv, const struct sbx_cmd_globals *g);
@@ -100,8 +99,8 @@ void sbx_cmd_format_time(int64_t unix_ms, char *buf, size_t len);
 struct sbx_table {
   size_t ncols;
   const char *heads[SBX_TABLE_MAX_COLS]; /* borrowed */
-  unsigned right;                         /* bit i: column i aligned right */
-  char **cells;                           /* nrows * ncols, owned */
+  unsigned right;                        /* bit i: column i aligned right */
+  char **cells;                          /* nrows * ncols, owned */
   size_t nrows;
   size_t cap;
   int failed; /* an add ran out of memory: print says so */
@@ -109,8 +108,8 @@ struct sbx_table {
 
 /* Prepares t with ncols (at most SBX_TABLE_MAX_COLS) column heads, which
  * must outlive t; right is a bit mask of right-aligned columns. */
-void sbx_table_init(struct sbx_table *t, size_t ncols,
-                    const char *const *heads, unsigned right);
+void sbx_table_init(struct sbx_table *t, size_t ncols, const char *const *heads,
+                    unsigned right);
 
 /* Adds a row of t->ncols cells (NULL prints as ""). Returns 0 or SBX_ENOMEM
  * (the row is dropped and t->failed set). */

@@ -46,29 +46,29 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_NORUN = 3 };
 
 /* ---- usage texts ---- */
 
-#define CLIENT_OPTIONS                                                        \
-  "Options of every server command (before or after the command):\n"          \
-  "  --server URL    sandboxd's API (default $SBX_SERVER, else "             \
-  SBX_CMD_DEFAULT_SERVER ")\n"                                                \
-  "  --token T       bearer token (default $SBX_TOKEN)\n"                     \
-  "  --json          print the API's answer as JSON (proto3 mapping)\n"       \
+#define CLIENT_OPTIONS                                                         \
+  "Options of every server command (before or after the command):\n"           \
+  "  --server URL    sandboxd's API (default $SBX_SERVER, else\n"              \
+  "                  " SBX_CMD_DEFAULT_SERVER ")\n"                            \
+  "  --token T       bearer token (default $SBX_TOKEN)\n"                      \
+  "  --json          print the API's answer as JSON (proto3 mapping)\n"        \
   "  --help          this text\n"
 
-#define LOAD_OPTIONS                                                          \
-  "Load overrides (zero or absent keeps the scenario's; recorded in the\n"    \
-  "result):\n"                                                                \
-  "  --warmup DUR          load.warmup (e.g. 2s; 0 for none)\n"              \
-  "  --min-duration DUR    load.min_duration (alias --duration)\n"            \
-  "  --max-duration DUR    load.max_duration\n"                               \
-  "  --timeout DUR         load.timeout (per request)\n"                      \
-  "  --min-cases N         load.min_cases\n"                                  \
-  "  --concurrency N       load.concurrency (closed loop)\n"                  \
-  "  --rate R              load.rate (open loop, e.g. 1000/s)\n"              \
+#define LOAD_OPTIONS                                                           \
+  "Load overrides (zero or absent keeps the scenario's; recorded in the\n"     \
+  "result):\n"                                                                 \
+  "  --warmup DUR          load.warmup (e.g. 2s; 0 for none)\n"                \
+  "  --min-duration DUR    load.min_duration (alias --duration)\n"             \
+  "  --max-duration DUR    load.max_duration\n"                                \
+  "  --timeout DUR         load.timeout (per request)\n"                       \
+  "  --min-cases N         load.min_cases\n"                                   \
+  "  --concurrency N       load.concurrency (closed loop)\n"                   \
+  "  --rate R              load.rate (open loop, e.g. 1000/s)\n"               \
   "  --seed N              load.seed (case order, arrivals)\n"
 
-#define EXIT_CODES                                                            \
-  "Exit codes: 0 done (PASS), 1 FAIL or INVALID, 2 usage or input error or\n" \
-  "a request the API refused, 3 could not run (server unreachable, run\n"     \
+#define EXIT_CODES                                                             \
+  "Exit codes: 0 done (PASS), 1 FAIL or INVALID, 2 usage or input error or\n"  \
+  "a request the API refused, 3 could not run (server unreachable, run\n"      \
   "ERROR, canceled or interrupted).\n"
 
 static const char usage_client[] = CLIENT_OPTIONS "\n" EXIT_CODES;
@@ -161,8 +161,8 @@ static const char usage_match[] =
 static const char usage_result_remote[] =
     "Usage: sbx result get RUN_ID [--out FILE] [--no-color]\n"
     "       sbx result list [--scenario S] [--product P] [--vendor V]\n"
-    "                       [--verdict pass|fail|invalid|error] "
-    "[--match ID] [--limit N]\n"
+    "                       [--verdict pass|fail|invalid|error]\n"
+    "                       [--match ID] [--limit N]\n"
     "\n"
     "get prints a run's result from sandboxd and exits with its verdict;\n"
     "--out FILE writes the signed result (protobuf) for sbx verify. list\n"
@@ -201,11 +201,11 @@ const char *sbx_cmd_client_usage(const char *topic) {
   static const struct {
     const char *topic;
     const char *text;
-  } t[] = {{"client", usage_client},     {"scenario", usage_scenario},
-           {"product", usage_product},   {"run", usage_run},
-           {"match", usage_match},       {"leaderboard", usage_leaderboard},
-           {"keys", usage_keys},         {"token", usage_token},
-           {"whoami", usage_token},      {"result-remote", usage_result_remote}};
+  } t[] = {{"client", usage_client},   {"scenario", usage_scenario},
+           {"product", usage_product}, {"run", usage_run},
+           {"match", usage_match},     {"leaderboard", usage_leaderboard},
+           {"keys", usage_keys},       {"token", usage_token},
+           {"whoami", usage_token},    {"result-remote", usage_result_remote}};
   size_t i;
   for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
     if (strcmp(topic, t[i].topic) == 0)
@@ -236,8 +236,8 @@ void sbx_cmd_format_time(int64_t unix_ms, char *buf, size_t len) {
   snprintf(buf, len, "%.*s:%s", (int)(n - 2), tmp, tmp + n - 2);
 }
 
-static void format_hex(const uint8_t *p, size_t n, size_t max_bytes,
-                       char *buf, size_t len) {
+static void format_hex(const uint8_t *p, size_t n, size_t max_bytes, char *buf,
+                       size_t len) {
   size_t i, o = 0;
   if (len == 0)
     return;
@@ -390,7 +390,9 @@ static void kv(const char *label, const char *fmt, ...) {
   printf("%-13s %s\n", label, buf);
 }
 
-static const char *str(const char *s) { return s != NULL ? s : ""; }
+static const char *str(const char *s) {
+  return s != NULL ? s : "";
+}
 
 static int want_color(FILE *f, int no_color) {
   const char *nc = getenv("NO_COLOR");
@@ -399,8 +401,8 @@ static int want_color(FILE *f, int no_color) {
 
 /* ---- the table ---- */
 
-void sbx_table_init(struct sbx_table *t, size_t ncols,
-                    const char *const *heads, unsigned right) {
+void sbx_table_init(struct sbx_table *t, size_t ncols, const char *const *heads,
+                    unsigned right) {
   size_t i;
   memset(t, 0, sizeof(*t));
   t->ncols = ncols > SBX_TABLE_MAX_COLS ? SBX_TABLE_MAX_COLS : ncols;
@@ -705,34 +707,37 @@ enum {
 };
 
 static const char *const LOAD_NAMES[] = {
-    "warmup",  "min-duration", "duration",    "max-duration", "timeout",
-    "min-cases", "concurrency", "rate",       "seed"};
+    "warmup",    "min-duration", "duration", "max-duration", "timeout",
+    "min-cases", "concurrency",  "rate",     "seed"};
 #define N_LOAD (sizeof(LOAD_NAMES) / sizeof(LOAD_NAMES[0]))
 
-#define GLOBAL_OPTS                                                           \
-  {"server", required_argument, NULL, O_SERVER},                              \
-      {"token", required_argument, NULL, O_TOKEN},                            \
-      {"json", no_argument, NULL, O_JSON},                                    \
-      {"help", no_argument, NULL, O_HELP}
+#define GLOBAL_OPTS                                                            \
+  {"server", required_argument, NULL, O_SERVER},                               \
+      {"token", required_argument, NULL, O_TOKEN},                             \
+      {"json", no_argument, NULL, O_JSON}, {                                   \
+    "help", no_argument, NULL, O_HELP                                          \
+  }
 
-#define LOAD_OPTS                                                             \
-  {"warmup", required_argument, NULL, O_LOAD + 0},                            \
-      {"min-duration", required_argument, NULL, O_LOAD + 1},                  \
-      {"duration", required_argument, NULL, O_LOAD + 2},                      \
-      {"max-duration", required_argument, NULL, O_LOAD + 3},                  \
-      {"timeout", required_argument, NULL, O_LOAD + 4},                       \
-      {"min-cases", required_argument, NULL, O_LOAD + 5},                     \
-      {"concurrency", required_argument, NULL, O_LOAD + 6},                   \
-      {"rate", required_argument, NULL, O_LOAD + 7},                          \
-      {"seed", required_argument, NULL, O_LOAD + 8}
+#define LOAD_OPTS                                                              \
+  {"warmup", required_argument, NULL, O_LOAD + 0},                             \
+      {"min-duration", required_argument, NULL, O_LOAD + 1},                   \
+      {"duration", required_argument, NULL, O_LOAD + 2},                       \
+      {"max-duration", required_argument, NULL, O_LOAD + 3},                   \
+      {"timeout", required_argument, NULL, O_LOAD + 4},                        \
+      {"min-cases", required_argument, NULL, O_LOAD + 5},                      \
+      {"concurrency", required_argument, NULL, O_LOAD + 6},                    \
+      {"rate", required_argument, NULL, O_LOAD + 7}, {                         \
+    "seed", required_argument, NULL, O_LOAD + 8                                \
+  }
 
-#define WATCH_OPTS                                                            \
-  {"junit", required_argument, NULL, O_JUNIT},                                \
-      {"summary-json", required_argument, NULL, O_SUMMARY},                   \
-      {"out", required_argument, NULL, O_OUT},                                \
-      {"quiet", no_argument, NULL, O_QUIET},                                  \
-      {"no-progress", no_argument, NULL, O_NOPROG},                           \
-      {"no-color", no_argument, NULL, O_NOCOLOR}
+#define WATCH_OPTS                                                             \
+  {"junit", required_argument, NULL, O_JUNIT},                                 \
+      {"summary-json", required_argument, NULL, O_SUMMARY},                    \
+      {"out", required_argument, NULL, O_OUT},                                 \
+      {"quiet", no_argument, NULL, O_QUIET},                                   \
+      {"no-progress", no_argument, NULL, O_NOPROG}, {                          \
+    "no-color", no_argument, NULL, O_NOCOLOR                                   \
+  }
 
 /* What getopt said about a bad option; returns EXIT_USAGE. */
 static int bad_option(const struct cli *cl, char **argv, const char *topic) {
@@ -774,8 +779,10 @@ static int usage_error(const struct cli *cl, const char *what,
 
 static int parse_id(const struct cli *cl, const char *s, uint64_t *id) {
   if (sbx_parse_uint64(s, UINT64_MAX, id) != 0 || *id == 0) {
-    fprintf(stderr, "sbx %s: \"%.100s\" is not a run id (a number, as sbx run "
-                    "list prints it)\n", cl->cmd, s);
+    fprintf(stderr,
+            "sbx %s: \"%.100s\" is not a run id (a number, as sbx run "
+            "list prints it)\n",
+            cl->cmd, s);
     return EXIT_USAGE;
   }
   return EXIT_OK;
@@ -784,8 +791,10 @@ static int parse_id(const struct cli *cl, const char *s, uint64_t *id) {
 static int parse_limit(const struct cli *cl, const char *s, uint32_t *out) {
   uint64_t u;
   if (sbx_parse_uint64(s, 1000000, &u) != 0 || u == 0) {
-    fprintf(stderr, "sbx %s: --limit: invalid value \"%.100s\"; write a whole "
-                    "number from 1 to 1000000\n", cl->cmd, s);
+    fprintf(stderr,
+            "sbx %s: --limit: invalid value \"%.100s\"; write a whole "
+            "number from 1 to 1000000\n",
+            cl->cmd, s);
     return EXIT_USAGE;
   }
   *out = (uint32_t)u;
@@ -796,8 +805,10 @@ static int check_url(const struct cli *cl, const char *opt, const char *url) {
   if (strncasecmp(url, "http://", 7) == 0 ||
       strncasecmp(url, "https://", 8) == 0)
     return EXIT_OK;
-  fprintf(stderr, "sbx %s: %s: \"%.200s\" is not an http:// or https:// "
-                  "URL\n", cl->cmd, opt, url);
+  fprintf(stderr,
+          "sbx %s: %s: \"%.200s\" is not an http:// or https:// "
+          "URL\n",
+          cl->cmd, opt, url);
   return EXIT_USAGE;
 }
 
@@ -861,15 +872,14 @@ out:
 
 /* Writes data to path atomically (a temporary file next to it, fsync,
  * rename), so a reader never sees half of it. */
-static int write_file(const struct cli *cl, const char *path,
-                      const void *data, size_t len, mode_t mode) {
+static int write_file(const struct cli *cl, const char *path, const void *data,
+                      size_t len, mode_t mode) {
   char tmp[PATH_MAX];
   size_t off = 0;
   ssize_t n;
   int fd, saved;
 
-  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >=
-      sizeof(tmp)) {
+  if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp)) {
     fprintf(stderr, "sbx %s: path too long: %s\n", cl->cmd, path);
     return EXIT_USAGE;
   }
@@ -902,14 +912,15 @@ fail_fd:
   unlink(tmp);
   errno = saved;
 fail:
-  fprintf(stderr, "sbx %s: cannot write %s: %s; check the directory exists "
-                  "and is writable\n", cl->cmd, path, strerror(errno));
+  fprintf(stderr,
+          "sbx %s: cannot write %s: %s; check the directory exists "
+          "and is writable\n",
+          cl->cmd, path, strerror(errno));
   return EXIT_NORUN;
 }
 
 /* dir/rel, or rel itself if it is absolute. */
-static int join_path(const char *dir, const char *rel, char *out,
-                     size_t len) {
+static int join_path(const char *dir, const char *rel, char *out, size_t len) {
   int n = rel[0] == '/' ? snprintf(out, len, "%s", rel)
                         : snprintf(out, len, "%s/%s", dir, rel);
   return n < 0 || (size_t)n >= len ? SBX_ERANGE : 0;
@@ -953,8 +964,10 @@ static int scenario_publish(struct cli *cl, int argc, char **argv) {
     }
   }
   if (optind + 1 != argc)
-    return usage_error(cl, "expected one DIR (a scenario directory with "
-                           "spec.yaml)", "scenario");
+    return usage_error(cl,
+                       "expected one DIR (a scenario directory with "
+                       "spec.yaml)",
+                       "scenario");
   arg = argv[optind];
   if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
     snprintf(dir, sizeof(dir), "%s", arg);
@@ -968,8 +981,7 @@ static int scenario_publish(struct cli *cl, int argc, char **argv) {
     else
       snprintf(dir, sizeof(dir), "%.*s", (int)(slash - arg + 1), arg);
   }
-  code = read_file(cl, "spec", spec_path, SBX_SPEC_MAX_BYTES, &spec,
-                   &spec_len);
+  code = read_file(cl, "spec", spec_path, SBX_SPEC_MAX_BYTES, &spec, &spec_len);
   if (code != EXIT_OK)
     goto out;
   if (sbx_spec_parse(spec_path, spec, spec_len, &sc, &diag) != 0) {
@@ -996,8 +1008,8 @@ static int scenario_publish(struct cli *cl, int argc, char **argv) {
       code = usage_error(cl, "setup path too long", "scenario");
       goto out;
     }
-    code = read_file(cl, "setup file", path, MAX_INPUT_FILE, &setup,
-                     &setup_len);
+    code =
+        read_file(cl, "setup file", path, MAX_INPUT_FILE, &setup, &setup_len);
     if (code != EXIT_OK)
       goto out;
   }
@@ -1056,9 +1068,8 @@ static const char *kind_name(int k, char *buf, size_t len) {
 
 static int scenario_list(struct cli *cl, int argc, char **argv) {
   static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"SCENARIO", "TITLE",   "KIND",
-                                      "CASES",    "PRIVATE", "DIGEST",
-                                      "PUBLISHED"};
+  static const char *const heads[] = {"SCENARIO", "TITLE",  "KIND",     "CASES",
+                                      "PRIVATE",  "DIGEST", "PUBLISHED"};
   Sbx__V1__ListScenariosRequest req = SBX__V1__LIST_SCENARIOS_REQUEST__INIT;
   Sbx__V1__ListScenariosResponse *resp = NULL;
   struct sbx_table t;
@@ -1099,10 +1110,10 @@ static int scenario_list(struct cli *cl, int argc, char **argv) {
     private_cases(si, priv, sizeof(priv));
     format_short_digest(si->digest, dg, sizeof(dg));
     sbx_cmd_format_time(si->published_unix_ms, when, sizeof(when));
-    sbx_table_add(&t, (const char *const[]){
-                          id, str(si->title),
-                          kind_name(si->interface, kind, sizeof(kind)), cases,
-                          priv, dg, when});
+    sbx_table_add(
+        &t, (const char *const[]){id, str(si->title),
+                                  kind_name(si->interface, kind, sizeof(kind)),
+                                  cases, priv, dg, when});
   }
   sbx_table_print(&t, stdout);
   sbx_table_free(&t);
@@ -1173,9 +1184,8 @@ static int scenario_show(struct cli *cl, int argc, char **argv) {
   kv("public cases", "%" PRIu64, si->public_cases);
   private_cases(si, buf2, sizeof(buf2));
   kv("private", "%s", buf2);
-  kv("score", "%s", si->score_metric && si->score_metric[0]
-                        ? si->score_metric
-                        : "-");
+  kv("score", "%s",
+     si->score_metric && si->score_metric[0] ? si->score_metric : "-");
   format_full_digest(si->digest, buf, sizeof(buf));
   kv("digest", "%s", buf);
   sbx_cmd_format_time(si->published_unix_ms, buf, sizeof(buf));
@@ -1223,6 +1233,33 @@ static int dispatch(const char *noun, const char *usage,
     code = verbs[0].fn(&cl, argc, argv);
     sbx_api_client_free(cl.api);
     return code;
+  }
+  /* "sbx run --json list": the shared options may also precede the verb. */
+  while (argc >= 2) {
+    if (strcmp(argv[1], "--json") == 0) {
+      cl.json = 1;
+      argv[1] = argv[0];
+      argc--;
+      argv++;
+    } else if ((strcmp(argv[1], "--server") == 0 ||
+                strcmp(argv[1], "--token") == 0) &&
+               argc >= 3) {
+      *(argv[1][2] == 's' ? &cl.server : &cl.token) = argv[2];
+      argv[2] = argv[0];
+      argc -= 2;
+      argv += 2;
+    } else if (strncmp(argv[1], "--server=", 9) == 0 ||
+               strncmp(argv[1], "--token=", 8) == 0) {
+      if (argv[1][2] == 's')
+        cl.server = argv[1] + 9;
+      else
+        cl.token = argv[1] + 8;
+      argv[1] = argv[0];
+      argc--;
+      argv++;
+    } else {
+      break;
+    }
   }
   if (argc < 2) {
     fputs(usage, stderr);
@@ -1277,8 +1314,10 @@ static int split_product(const struct cli *cl, const char *id, char *buf,
   p->version = at + 1;
   return EXIT_OK;
 bad:
-  fprintf(stderr, "sbx %s: \"%.200s\" is not a product id; write "
-                  "VENDOR/NAME@VERSION, e.g. acme/edge@1.2.0\n", cl->cmd, id);
+  fprintf(stderr,
+          "sbx %s: \"%.200s\" is not a product id; write "
+          "VENDOR/NAME@VERSION, e.g. acme/edge@1.2.0\n",
+          cl->cmd, id);
   return EXIT_USAGE;
 }
 
@@ -1306,8 +1345,10 @@ static int parse_header(const struct cli *cl, char *arg, Sbx__V1__Header *h) {
   h->value = v;
   return EXIT_OK;
 bad:
-  fprintf(stderr, "sbx %s: --header: \"%.200s\" is not a header; write "
-                  "--header 'Name: value'\n", cl->cmd, arg);
+  fprintf(stderr,
+          "sbx %s: --header: \"%.200s\" is not a header; write "
+          "--header 'Name: value'\n",
+          cl->cmd, arg);
   return EXIT_USAGE;
 }
 
@@ -1327,8 +1368,7 @@ static int product_register(struct cli *cl, int argc, char **argv) {
       {"callback", required_argument, NULL, O_CALLBACK},
       {"replace", no_argument, NULL, O_REPLACE},
       {NULL, 0, NULL, 0}};
-  Sbx__V1__RegisterProductRequest req =
-      SBX__V1__REGISTER_PRODUCT_REQUEST__INIT;
+  Sbx__V1__RegisterProductRequest req = SBX__V1__REGISTER_PRODUCT_REQUEST__INIT;
   Sbx__V1__RegisterProductResponse *resp = NULL;
   Sbx__V1__Product product = SBX__V1__PRODUCT__INIT;
   Sbx__V1__Endpoint ep = SBX__V1__ENDPOINT__INIT;
@@ -1409,17 +1449,19 @@ static int product_register(struct cli *cl, int argc, char **argv) {
     ep.headers = hptr;
     ep.n_headers = n_hdrs;
     if (secret_file != NULL) {
-      code = read_file(cl, "secret file", secret_file, MAX_SECRET_FILE,
-                       &secret, &secret_len);
+      code = read_file(cl, "secret file", secret_file, MAX_SECRET_FILE, &secret,
+                       &secret_len);
       if (code != EXIT_OK)
         goto out;
       /* The file's final newline is not part of the secret. */
-      while (secret_len > 0 && (secret[secret_len - 1] == '\n' ||
-                                secret[secret_len - 1] == '\r'))
+      while (secret_len > 0 &&
+             (secret[secret_len - 1] == '\n' || secret[secret_len - 1] == '\r'))
         secret[--secret_len] = '\0';
       if (secret_len == 0 || strlen((char *)secret) != secret_len) {
-        fprintf(stderr, "sbx %s: secret file %s is empty or holds a NUL "
-                        "byte\n", cl->cmd, secret_file);
+        fprintf(stderr,
+                "sbx %s: secret file %s is empty or holds a NUL "
+                "byte\n",
+                cl->cmd, secret_file);
         code = EXIT_USAGE;
         goto out;
       }
@@ -1427,8 +1469,8 @@ static int product_register(struct cli *cl, int argc, char **argv) {
     }
     product.endpoint = &ep;
   } else {
-    code = read_file(cl, "plugin library", plugin, MAX_INPUT_FILE, &lib,
-                     &lib_len);
+    code =
+        read_file(cl, "plugin library", plugin, MAX_INPUT_FILE, &lib, &lib_len);
     if (code != EXIT_OK)
       goto out;
     if (plugin_config != NULL) {
@@ -1484,8 +1526,7 @@ out:
 }
 
 static void product_id(const Sbx__V1__Product *p, char *buf, size_t len) {
-  snprintf(buf, len, "%s/%s@%s", str(p->vendor), str(p->name),
-           str(p->version));
+  snprintf(buf, len, "%s/%s@%s", str(p->vendor), str(p->name), str(p->version));
 }
 
 static void product_target(const Sbx__V1__Product *p, char *buf, size_t len) {
@@ -1515,7 +1556,8 @@ static void scrub_product(Sbx__V1__Product *p) {
 
 static int product_list(struct cli *cl, int argc, char **argv) {
   static const struct option opts[] = {
-      GLOBAL_OPTS, {"vendor", required_argument, NULL, O_VENDOR},
+      GLOBAL_OPTS,
+      {"vendor", required_argument, NULL, O_VENDOR},
       {NULL, 0, NULL, 0}};
   static const char *const heads[] = {"PRODUCT", "KIND", "TARGET", "CREATED"};
   Sbx__V1__ListProductsRequest req = SBX__V1__LIST_PRODUCTS_REQUEST__INIT;
@@ -1562,9 +1604,9 @@ static int product_list(struct cli *cl, int argc, char **argv) {
     product_id(p, id, sizeof(id));
     product_target(p, target, sizeof(target));
     sbx_cmd_format_time(p->created_unix_ms, when, sizeof(when));
-    sbx_table_add(&t, (const char *const[]){
-                          id, product_kind(p->kind, kind, sizeof(kind)),
-                          target, when});
+    sbx_table_add(
+        &t, (const char *const[]){id, product_kind(p->kind, kind, sizeof(kind)),
+                                  target, when});
   }
   sbx_table_print(&t, stdout);
   sbx_table_free(&t);
@@ -1823,8 +1865,10 @@ static Sbx__V1__Result *decode_payload(const struct cli *cl,
   Sbx__V1__Result *res =
       sbx__v1__result__unpack(NULL, sr->payload.len, sr->payload.data);
   if (res == NULL)
-    fprintf(stderr, "sbx %s: the signed result's payload (%zu bytes) is not "
-                    "a Result\n", cl->cmd, sr->payload.len);
+    fprintf(stderr,
+            "sbx %s: the signed result's payload (%zu bytes) is not "
+            "a Result\n",
+            cl->cmd, sr->payload.len);
   return res;
 }
 
@@ -1838,8 +1882,8 @@ static int fetch_result(struct cli *cl, uint64_t run_id,
 
   *got = 0;
   req.run_id = run_id;
-  code = call(cl, "GetResult", &req,
-              &sbx__v1__get_result_response__descriptor, &resp);
+  code = call(cl, "GetResult", &req, &sbx__v1__get_result_response__descriptor,
+              &resp);
   if (code != EXIT_OK)
     return code;
   if (resp->signed_ != NULL)
@@ -1879,9 +1923,11 @@ static int watch_run(struct cli *cl, uint64_t run_id,
   sbx_progress_clear(&w.pl);
   if (rc != 0) {
     if (rc == SBX_ECANCELED && err.code == 0) {
-      fprintf(stderr, "sbx: stopped watching run %" PRIu64 "; it goes on in "
-                      "sandboxd (sbx run watch %" PRIu64 ", sbx run cancel %"
-                      PRIu64 ")\n", run_id, run_id, run_id);
+      fprintf(stderr,
+              "sbx: stopped watching run %" PRIu64 "; it goes on in "
+              "sandboxd (sbx run watch %" PRIu64 ", sbx run cancel %" PRIu64
+              ")\n",
+              run_id, run_id, run_id);
       code = EXIT_NORUN;
     } else {
       code = report_error(cl, "WatchRun", rc, &err);
@@ -1889,8 +1935,9 @@ static int watch_run(struct cli *cl, uint64_t run_id,
     goto out;
   }
   if (w.copy_failed) {
-    fprintf(stderr, "sbx %s: the result of run %" PRIu64 " could not be "
-                    "kept (out of memory, or not a SignedResult)\n",
+    fprintf(stderr,
+            "sbx %s: the result of run %" PRIu64 " could not be "
+            "kept (out of memory, or not a SignedResult)\n",
             cl->cmd, run_id);
     code = EXIT_NORUN;
     goto out;
@@ -1907,8 +1954,8 @@ static int watch_run(struct cli *cl, uint64_t run_id,
   }
   /* No result in the stream: ask how the run ended. */
   greq.run_id = run_id;
-  code = call(cl, "GetRun", &greq, &sbx__v1__get_run_response__descriptor,
-              &gresp);
+  code =
+      call(cl, "GetRun", &greq, &sbx__v1__get_run_response__descriptor, &gresp);
   if (code != EXIT_OK)
     goto out;
   if (gresp->run != NULL &&
@@ -1926,11 +1973,12 @@ static int watch_run(struct cli *cl, uint64_t run_id,
             cl->cmd, run_id, state_name(gresp->run->state, sbuf, sizeof(sbuf)),
             reason);
   else
-    fprintf(stderr, "sbx %s: the stream of run %" PRIu64 " ended before the "
-                    "run did (state %s); sbx run watch %" PRIu64 " follows "
-                    "it again\n", cl->cmd, run_id,
-            state_name(gresp->run ? gresp->run->state : 0, sbuf,
-                       sizeof(sbuf)),
+    fprintf(stderr,
+            "sbx %s: the stream of run %" PRIu64 " ended before the "
+            "run did (state %s); sbx run watch %" PRIu64 " follows "
+            "it again\n",
+            cl->cmd, run_id,
+            state_name(gresp->run ? gresp->run->state : 0, sbuf, sizeof(sbuf)),
             run_id);
   code = EXIT_NORUN;
 out:
@@ -1954,8 +2002,10 @@ static int parse_dataset(const struct cli *cl, const char *s,
   else if (strcmp(s, "default") == 0)
     *out = SBX__V1__DATASET_CHOICE__DATASET_DEFAULT;
   else {
-    fprintf(stderr, "sbx %s: --dataset: invalid value \"%.100s\"; write "
-                    "public or private\n", cl->cmd, s);
+    fprintf(stderr,
+            "sbx %s: --dataset: invalid value \"%.100s\"; write "
+            "public or private\n",
+            cl->cmd, s);
     return EXIT_USAGE;
   }
   return EXIT_OK;
@@ -2053,8 +2103,10 @@ static int run_start(struct cli *cl, int argc, char **argv) {
       else if (strcmp(optarg, "auto") == 0)
         req.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO;
       else {
-        fprintf(stderr, "sbx %s: --http-client: invalid value \"%.100s\"; "
-                        "write auto, curl or fast\n", cl->cmd, optarg);
+        fprintf(stderr,
+                "sbx %s: --http-client: invalid value \"%.100s\"; "
+                "write auto, curl or fast\n",
+                cl->cmd, optarg);
         return EXIT_USAGE;
       }
       break;
@@ -2069,15 +2121,19 @@ static int run_start(struct cli *cl, int argc, char **argv) {
     }
   }
   if (optind != argc)
-    return usage_error(cl, "unexpected argument; the scenario and product "
-                           "go with --scenario and --product", "run start");
+    return usage_error(cl,
+                       "unexpected argument; the scenario and product "
+                       "go with --scenario and --product",
+                       "run start");
   if (req.scenario[0] == '\0' || req.product[0] == '\0')
-    return usage_error(cl, req.scenario[0] == '\0' ? "--scenario is required"
-                                                : "--product is required",
+    return usage_error(cl,
+                       req.scenario[0] == '\0' ? "--scenario is required"
+                                               : "--product is required",
                        "run start");
   if (watch_only && !wait)
-    return usage_error(cl, "--junit, --summary-json, --out, --quiet, "
-                           "--no-progress and --no-color go with --wait",
+    return usage_error(cl,
+                       "--junit, --summary-json, --out, --quiet, "
+                       "--no-progress and --no-color go with --wait",
                        "run start");
   req.overrides = &ov;
   code = call(cl, "StartRun", &req, &sbx__v1__start_run_response__descriptor,
@@ -2103,9 +2159,10 @@ static int run_start(struct cli *cl, int argc, char **argv) {
     goto out;
   }
   if (!wo.quiet && !cl->json)
-    fprintf(stderr, "sbx: run %" PRIu64 " %s; following it (Ctrl-C stops "
-                    "watching, the run goes on)\n", resp->run->id,
-            state_name(resp->run->state, sbuf, sizeof(sbuf)));
+    fprintf(stderr,
+            "sbx: run %" PRIu64 " %s; following it (Ctrl-C stops "
+            "watching, the run goes on)\n",
+            resp->run->id, state_name(resp->run->state, sbuf, sizeof(sbuf)));
   code = watch_run(cl, resp->run->id, &wo, NULL);
 out:
   sbx__v1__start_run_response__free_unpacked(resp, NULL);
@@ -2113,8 +2170,8 @@ out:
 }
 
 static int run_watch(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, WATCH_OPTS,
-                                       {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {
+      GLOBAL_OPTS, WATCH_OPTS, {NULL, 0, NULL, 0}};
   struct watch_opts wo = {.progress = 1};
   uint64_t id;
   int c, k;
@@ -2141,8 +2198,8 @@ static int run_watch(struct cli *cl, int argc, char **argv) {
 
 static void format_load(const Sbx__V1__Load *l, char *buf, size_t len) {
   char model[32], a[32], b[32], d[32], e[32];
-  enum_name(&sbx__v1__load_model__descriptor, l->model, "LOAD_MODEL_", 1,
-            model, sizeof(model));
+  enum_name(&sbx__v1__load_model__descriptor, l->model, "LOAD_MODEL_", 1, model,
+            sizeof(model));
   if (l->model == SBX__V1__LOAD_MODEL__LOAD_MODEL_OPEN)
     format_rate(l->rate, a, sizeof(a));
   else
@@ -2231,8 +2288,8 @@ static int run_show(struct cli *cl, int argc, char **argv) {
     return usage_error(cl, "expected one RUN_ID", "run");
   if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
     return EXIT_USAGE;
-  code = call(cl, "GetRun", &req, &sbx__v1__get_run_response__descriptor,
-              &resp);
+  code =
+      call(cl, "GetRun", &req, &sbx__v1__get_run_response__descriptor, &resp);
   if (code != EXIT_OK)
     return code;
   if (cl->json)
@@ -2251,9 +2308,8 @@ static int run_list(struct cli *cl, int argc, char **argv) {
       {"state", required_argument, NULL, O_STATE},
       {"limit", required_argument, NULL, O_LIMIT},
       {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"RUN",     "STATE", "SCENARIO",
-                                      "PRODUCT", "CREATED", "TOOK",
-                                      "NOTE"};
+  static const char *const heads[] = {"RUN",     "STATE", "SCENARIO", "PRODUCT",
+                                      "CREATED", "TOOK",  "NOTE"};
   Sbx__V1__ListRunsRequest req = SBX__V1__LIST_RUNS_REQUEST__INIT;
   Sbx__V1__ListRunsResponse *resp = NULL;
   struct sbx_table t;
@@ -2274,9 +2330,10 @@ static int run_list(struct cli *cl, int argc, char **argv) {
     case O_STATE:
       if (parse_enum(&sbx__v1__run_state__descriptor, "RUN_STATE_", optarg,
                      &v) != 0) {
-        fprintf(stderr, "sbx %s: --state: invalid value \"%.100s\"; write "
-                        "queued, preparing, warmup, measuring, verifying, "
-                        "done, error, canceled or interrupted\n",
+        fprintf(stderr,
+                "sbx %s: --state: invalid value \"%.100s\"; write "
+                "queued, preparing, warmup, measuring, verifying, "
+                "done, error, canceled or interrupted\n",
                 cl->cmd, optarg);
         return EXIT_USAGE;
       }
@@ -2329,8 +2386,7 @@ static int run_list(struct cli *cl, int argc, char **argv) {
       note[0] = '\0';
     sbx_table_add(&t, (const char *const[]){
                           id, state_name(r->state, st, sizeof(st)),
-                          str(r->scenario), str(r->product), when, took,
-                          note});
+                          str(r->scenario), str(r->product), when, took, note});
   }
   sbx_table_print(&t, stdout);
   sbx_table_free(&t);
@@ -2360,8 +2416,8 @@ static int run_cancel(struct cli *cl, int argc, char **argv) {
     return usage_error(cl, "expected one RUN_ID", "run");
   if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
     return EXIT_USAGE;
-  code = call(cl, "CancelRun", &req,
-              &sbx__v1__cancel_run_response__descriptor, &resp);
+  code = call(cl, "CancelRun", &req, &sbx__v1__cancel_run_response__descriptor,
+              &resp);
   if (code != EXIT_OK)
     return code;
   if (cl->json)
@@ -2385,8 +2441,8 @@ int sbx_cmd_run(int argc, char **argv, const struct sbx_cmd_globals *g) {
 /* ---- leaderboards (sbx leaderboard, and a match's ranking) ---- */
 
 static void print_leaderboard(const Sbx__V1__GetLeaderboardResponse *lb) {
-  static const char *const heads[] = {"RANK", "PRODUCT",    "VERDICT",
-                                      "SCORE", "P99",       "THROUGHPUT",
+  static const char *const heads[] = {"RANK",       "PRODUCT", "VERDICT",
+                                      "SCORE",      "P99",     "THROUGHPUT",
                                       "ERROR RATE", "RUNS"};
   struct sbx_table t;
   size_t i;
@@ -2423,8 +2479,7 @@ static void leaderboard_title(const Sbx__V1__GetLeaderboardResponse *lb,
   char title[600];
   snprintf(title, sizeof(title), "%s %s, ranked by %s (%s is better)", what,
            str(lb->scenario),
-           lb->score_metric && lb->score_metric[0] ? lb->score_metric
-                                                   : "score",
+           lb->score_metric && lb->score_metric[0] ? lb->score_metric : "score",
            lb->higher_is_better ? "higher" : "lower");
   sbx_api_sanitize(title);
   printf("%s\n", title);
@@ -2460,7 +2515,8 @@ static int leaderboard_cmd(struct cli *cl, int argc, char **argv) {
     snprintf(s, sizeof(s), "%s", str(resp->scenario));
     sbx_api_sanitize(s);
     printf("no ranked results for %s yet (only official PASS and FAIL runs "
-           "rank)\n", s[0] ? s : argv[optind]);
+           "rank)\n",
+           s[0] ? s : argv[optind]);
   } else {
     leaderboard_title(resp, "leaderboard of");
     print_leaderboard(resp);
@@ -2507,8 +2563,7 @@ static int match_ranking(struct cli *cl, const char *match_id,
     }
   if (sbx_leaderboard_build(lresp->results, lresp->n_results,
                             gresp->higher_is_better, &mine) != 0) {
-    fprintf(stderr, "sbx %s: cannot rank the match: out of memory\n",
-            cl->cmd);
+    fprintf(stderr, "sbx %s: cannot rank the match: out of memory\n", cl->cmd);
     code = EXIT_NORUN;
     goto out;
   }
@@ -2517,7 +2572,8 @@ static int match_ranking(struct cli *cl, const char *match_id,
   putchar('\n');
   if (mine.n_entries == 0) {
     printf("no run of match %s got a PASS or FAIL verdict: nothing to "
-           "rank\n", match_id);
+           "rank\n",
+           match_id);
   } else {
     char what[256];
     snprintf(what, sizeof(what), "match %.200s on", match_id);
@@ -2577,8 +2633,10 @@ static int match_start(struct cli *cl, int argc, char **argv) {
       break;
     case O_ROUNDS:
       if (sbx_parse_uint64(optarg, 1000, &u) != 0 || u == 0) {
-        fprintf(stderr, "sbx %s: --rounds: invalid value \"%.100s\"; write "
-                        "a whole number from 1 to 1000\n", cl->cmd, optarg);
+        fprintf(stderr,
+                "sbx %s: --rounds: invalid value \"%.100s\"; write "
+                "a whole number from 1 to 1000\n",
+                cl->cmd, optarg);
         return EXIT_USAGE;
       }
       req.rounds = (uint32_t)u;
@@ -2649,10 +2707,9 @@ static int match_start(struct cli *cl, int argc, char **argv) {
       goto out;
     }
   }
-  code = match_ranking(cl, id,
-                       m->scenario && m->scenario[0] ? m->scenario
-                                                     : req.scenario,
-                       m->n_run_ids);
+  code = match_ranking(
+      cl, id, m->scenario && m->scenario[0] ? m->scenario : req.scenario,
+      m->n_run_ids);
   if (code == EXIT_OK && !all)
     code = EXIT_NORUN;
 out:
@@ -2724,10 +2781,10 @@ static int match_show(struct cli *cl, int argc, char **argv) {
       char rid[32], round[32], st[32];
       snprintf(rid, sizeof(rid), "%" PRIu64, r->id);
       snprintf(round, sizeof(round), "%" PRIu32, r->round);
-      sbx_table_add(&t, (const char *const[]){
-                            rid, round, str(r->product),
-                            state_name(r->state, st, sizeof(st)),
-                            str(r->reason)});
+      sbx_table_add(&t,
+                    (const char *const[]){rid, round, str(r->product),
+                                          state_name(r->state, st, sizeof(st)),
+                                          str(r->reason)});
     }
     sbx_table_print(&t, stdout);
     sbx_table_free(&t);
@@ -2779,8 +2836,8 @@ static int result_get(struct cli *cl, int argc, char **argv) {
     return usage_error(cl, "expected one RUN_ID", "result");
   if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
     return EXIT_USAGE;
-  code = call(cl, "GetResult", &req,
-              &sbx__v1__get_result_response__descriptor, &resp);
+  code = call(cl, "GetResult", &req, &sbx__v1__get_result_response__descriptor,
+              &resp);
   if (code != EXIT_OK)
     return code;
   if (resp->signed_ == NULL) {
@@ -2820,8 +2877,8 @@ static int result_list(struct cli *cl, int argc, char **argv) {
       {"limit", required_argument, NULL, O_LIMIT},
       {NULL, 0, NULL, 0}};
   static const char *const heads[] = {
-      "RUN",        "VERDICT", "SCENARIO", "PRODUCT", "SCORE", "P99",
-      "THROUGHPUT", "ERROR RATE", "DATASET", "OFFICIAL", "ENDED"};
+      "RUN",        "VERDICT",    "SCENARIO", "PRODUCT",  "SCORE", "P99",
+      "THROUGHPUT", "ERROR RATE", "DATASET",  "OFFICIAL", "ENDED"};
   Sbx__V1__ListResultsRequest req = SBX__V1__LIST_RESULTS_REQUEST__INIT;
   Sbx__V1__ListResultsResponse *resp = NULL;
   struct sbx_table t;
@@ -2848,8 +2905,10 @@ static int result_list(struct cli *cl, int argc, char **argv) {
     case O_VERDICT:
       if (parse_enum(&sbx__v1__verdict__descriptor, "VERDICT_", optarg, &v) !=
           0) {
-        fprintf(stderr, "sbx %s: --verdict: invalid value \"%.100s\"; write "
-                        "pass, fail, invalid or error\n", cl->cmd, optarg);
+        fprintf(stderr,
+                "sbx %s: --verdict: invalid value \"%.100s\"; write "
+                "pass, fail, invalid or error\n",
+                cl->cmd, optarg);
         return EXIT_USAGE;
       }
       req.verdict = v;
@@ -2914,10 +2973,9 @@ int sbx_cmd_result_remote(int argc, char **argv,
 
 static int keys_cmd(struct cli *cl, int argc, char **argv) {
   static const struct option opts[] = {
-      GLOBAL_OPTS, {"out", required_argument, NULL, O_OUT},
-      {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"KEYID", "ALGORITHM", "CREATED",
-                                      "STATUS", "PUBLIC KEY"};
+      GLOBAL_OPTS, {"out", required_argument, NULL, O_OUT}, {NULL, 0, NULL, 0}};
+  static const char *const heads[] = {"KEYID", "ALGORITHM", "CREATED", "STATUS",
+                                      "PUBLIC KEY"};
   Sbx__V1__GetSigningKeysRequest req = SBX__V1__GET_SIGNING_KEYS_REQUEST__INIT;
   Sbx__V1__GetSigningKeysResponse *resp = NULL;
   const char *out = NULL;
@@ -2948,9 +3006,10 @@ static int keys_cmd(struct cli *cl, int argc, char **argv) {
     return code;
   for (i = 0; i < resp->n_keys; i++)
     if (resp->keys[i]->public_key.len != 32) {
-      fprintf(stderr, "sbx %s: key %zu of the answer is %zu bytes long, not "
-                      "the 32 of an Ed25519 public key\n", cl->cmd, i + 1,
-              resp->keys[i]->public_key.len);
+      fprintf(stderr,
+              "sbx %s: key %zu of the answer is %zu bytes long, not "
+              "the 32 of an Ed25519 public key\n",
+              cl->cmd, i + 1, resp->keys[i]->public_key.len);
       code = EXIT_NORUN;
       goto out;
     }
@@ -2985,9 +3044,9 @@ static int keys_cmd(struct cli *cl, int argc, char **argv) {
     sodium_bin2base64(b64, sizeof(b64), k->public_key.data, 32,
                       sodium_base64_VARIANT_ORIGINAL);
     sbx_cmd_format_time(k->created_unix_ms, when, sizeof(when));
-    sbx_table_add(&t, (const char *const[]){
-                          str(k->keyid), str(k->algorithm), when,
-                          k->revoked ? "revoked" : "active", b64});
+    sbx_table_add(
+        &t, (const char *const[]){str(k->keyid), str(k->algorithm), when,
+                                  k->revoked ? "revoked" : "active", b64});
   }
   sbx_table_print(&t, stdout);
   sbx_table_free(&t);
@@ -3035,8 +3094,9 @@ static int token_create(struct cli *cl, int argc, char **argv) {
     switch (c) {
     case O_ROLE:
       if (parse_enum(&sbx__v1__role__descriptor, "ROLE_", optarg, &v) != 0) {
-        fprintf(stderr, "sbx %s: --role: invalid value \"%.100s\"; write "
-                        "admin, publisher, evaluator, viewer or vendor\n",
+        fprintf(stderr,
+                "sbx %s: --role: invalid value \"%.100s\"; write "
+                "admin, publisher, evaluator, viewer or vendor\n",
                 cl->cmd, optarg);
         return EXIT_USAGE;
       }
@@ -3060,9 +3120,10 @@ static int token_create(struct cli *cl, int argc, char **argv) {
   if (req.role == 0)
     return usage_error(cl, "--role is required", "token");
   if ((req.role == SBX__V1__ROLE__ROLE_VENDOR) != (req.vendor[0] != '\0'))
-    return usage_error(cl, req.vendor[0] == '\0'
-                               ? "a vendor token needs --vendor VENDOR"
-                               : "--vendor goes with --role vendor only",
+    return usage_error(cl,
+                       req.vendor[0] == '\0'
+                           ? "a vendor token needs --vendor VENDOR"
+                           : "--vendor goes with --role vendor only",
                        "token");
   code = call(cl, "CreateToken", &req,
               &sbx__v1__create_token_response__descriptor, &resp);
@@ -3076,8 +3137,10 @@ static int token_create(struct cli *cl, int argc, char **argv) {
   for (i = 0; resp->secret[i] != '\0'; i++)
     if ((unsigned char)resp->secret[i] <= 0x20 ||
         (unsigned char)resp->secret[i] >= 0x7f) {
-      fprintf(stderr, "sbx %s: the secret in the answer holds unprintable "
-                      "characters\n", cl->cmd);
+      fprintf(stderr,
+              "sbx %s: the secret in the answer holds unprintable "
+              "characters\n",
+              cl->cmd);
       code = EXIT_NORUN;
       goto out;
     }
@@ -3168,8 +3231,10 @@ static int token_revoke(struct cli *cl, int argc, char **argv) {
     return bad_option(cl, argv, "token");
   }
   if (optind + 1 != argc)
-    return usage_error(cl, "expected one TOKEN_ID (sbx token list shows "
-                           "them)", "token");
+    return usage_error(cl,
+                       "expected one TOKEN_ID (sbx token list shows "
+                       "them)",
+                       "token");
   req.token_id = argv[optind];
   code = call(cl, "RevokeToken", &req,
               &sbx__v1__revoke_token_response__descriptor, &resp);
@@ -3186,9 +3251,8 @@ static int token_revoke(struct cli *cl, int argc, char **argv) {
 }
 
 int sbx_cmd_token(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"create", token_create},
-                                      {"list", token_list},
-                                      {"revoke", token_revoke}};
+  static const struct verb verbs[] = {
+      {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
   return dispatch("token", usage_token, verbs, 3, argc, argv, g);
 }
 
@@ -3211,8 +3275,8 @@ static int whoami_cmd(struct cli *cl, int argc, char **argv) {
   }
   if (optind != argc)
     return usage_error(cl, "whoami takes no arguments", "whoami");
-  code = call(cl, "WhoAmI", &req, &sbx__v1__who_am_iresponse__descriptor,
-              &resp);
+  code =
+      call(cl, "WhoAmI", &req, &sbx__v1__who_am_iresponse__descriptor, &resp);
   if (code != EXIT_OK)
     return code;
   if (cl->json) {

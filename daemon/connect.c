@@ -899,18 +899,19 @@ int sbx_connect_dispatch(const struct sbx_connect_service *svc,
   }
   c->stream = (c->m->flags & SBX_CONNECT_STREAM) != 0;
   is_get = strcmp(method, "GET") == 0;
-  if (is_get && !(c->m->flags & SBX_CONNECT_READ)) {
+  if (is_get && (c->stream || !(c->m->flags & SBX_CONNECT_READ))) {
     early_fail(&e, 405, SBX_CONNECT_UNIMPLEMENTED,
-               "%s changes state and takes POST only", c->m->name);
+               c->stream ? "%s is a streaming method and takes POST only"
+                         : "%s changes state and takes POST only",
+               c->m->name);
     e.headers = allow_post;
     goto early;
   }
   if (!is_get && strcmp(method, "POST") != 0) {
-    early_fail(&e, 405, SBX_CONNECT_UNIMPLEMENTED,
-               "%s takes %s, not %s", c->m->name,
-               c->m->flags & SBX_CONNECT_READ ? "GET or POST" : "POST",
-               method);
-    e.headers = c->m->flags & SBX_CONNECT_READ ? allow_both : allow_post;
+    int get_too = (c->m->flags & SBX_CONNECT_READ) && !c->stream;
+    early_fail(&e, 405, SBX_CONNECT_UNIMPLEMENTED, "%s takes %s, not %s",
+               c->m->name, get_too ? "GET or POST" : "POST", method);
+    e.headers = get_too ? allow_both : allow_post;
     goto early;
   }
   ver = sbx_httpd_header(r, "Connect-Protocol-Version");

@@ -140,10 +140,11 @@ void sbx_httpd_on_close(struct sbx_httpd_req *r,
 /* Answers r with status, Content-Type ctype (NULL: none) and body (len
  * bytes, copied; body may be NULL when len is 0), now from on_request or
  * later from the loop. headers (may be NULL) is a NULL-terminated list of
- * name, value pairs added to the response. r is consumed in every case:
- * returns 0, SBX_EINVAL (r is a stream, or a header libmicrohttpd refused)
- * or SBX_ENOMEM, and on failure the connection is closed without an
- * answer. */
+ * name, value pairs added to the response. Returns 0, SBX_EINVAL (r is a
+ * stream: nothing happened; or a header libmicrohttpd refused),
+ * SBX_ECANCELED (called from r's close callback after the client left:
+ * nothing to answer) or SBX_ENOMEM. Except for a stream, r is consumed in
+ * every case; on failure the connection is closed without an answer. */
 int sbx_httpd_respond_hdrs(struct sbx_httpd_req *r, unsigned status,
                            const char *ctype, const char *const *headers,
                            const void *body, size_t len);

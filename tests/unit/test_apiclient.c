@@ -31,8 +31,8 @@ static char url[64];
 struct exchange {
   const uint8_t *answer; /* bytes to send back, then close */
   size_t answer_len;
-  int close_early;       /* close without answering */
-  char request[65536];   /* what came in: head and body */
+  int close_early;     /* close without answering */
+  char request[65536]; /* what came in: head and body */
   size_t request_len;
   size_t head_len;
 };
@@ -117,8 +117,8 @@ static size_t http_answer(uint8_t *buf, size_t cap, const char *status,
 }
 
 /* Appends one envelope to buf at *off. */
-static void envelope(uint8_t *buf, size_t *off, uint8_t flags,
-                     const void *msg, size_t len) {
+static void envelope(uint8_t *buf, size_t *off, uint8_t flags, const void *msg,
+                     size_t len) {
   sbx_connect_envelope_header(buf + *off, flags, (uint32_t)len);
   memcpy(buf + *off + 5, msg, len);
   *off += 5 + len;
@@ -167,8 +167,8 @@ static void test_unary_ok(struct sbx_api_client *c) {
   resp.run = &run;
   len = sbx__v1__get_run_response__pack(&resp, body);
   x.answer = ans;
-  x.answer_len = http_answer(ans, sizeof(ans), "200 OK",
-                             "application/proto", body, len, 1);
+  x.answer_len = http_answer(ans, sizeof(ans), "200 OK", "application/proto",
+                             body, len, 1);
   CHECK_EQ_INT(exchange_call(&x, &a), 0);
   CHECK(a.resp != NULL && a.resp->run != NULL && a.resp->run->id == 77);
   CHECK(a.resp != NULL && a.resp->run != NULL &&
@@ -197,8 +197,8 @@ static void test_unary_empty_request(struct sbx_api_client *c) {
   struct exchange x = {0};
   struct call_args a = {.c = c, .method = "GetRun", .run_id = 0};
   x.answer = ans;
-  x.answer_len = http_answer(ans, sizeof(ans), "200 OK", "application/proto",
-                             "", 0, 1);
+  x.answer_len =
+      http_answer(ans, sizeof(ans), "200 OK", "application/proto", "", 0, 1);
   CHECK_EQ_INT(exchange_call(&x, &a), 0);
   CHECK(a.resp != NULL && a.resp->run == NULL);
   if (a.resp != NULL)
@@ -222,8 +222,7 @@ static void test_unary_errors(struct sbx_api_client *c) {
   a = (struct call_args){.c = c, .method = "GetRun", .run_id = 77};
   x.answer = ans;
   x.answer_len = http_answer(ans, sizeof(ans), "404 Not Found",
-                             "application/json", notfound,
-                             strlen(notfound), 1);
+                             "application/json", notfound, strlen(notfound), 1);
   CHECK_EQ_INT(exchange_call(&x, &a), SBX_ENOENT);
   CHECK(a.resp == NULL);
   CHECK_EQ_INT(a.err.code, SBX_CONNECT_NOT_FOUND);
@@ -365,8 +364,8 @@ static void test_client_new(void) {
   CHECK_EQ_INT(sbx_api_client_new("http://x", "a b", &c, &err), SBX_EINVAL);
   CHECK(c == NULL);
   CHECK_EQ_INT(sbx_api_client_new("HTTPS://example.org///", "", &c, &err), 0);
-  CHECK(c != NULL && strcmp(sbx_api_client_server(c),
-                            "HTTPS://example.org") == 0);
+  CHECK(c != NULL &&
+        strcmp(sbx_api_client_server(c), "HTTPS://example.org") == 0);
   sbx_api_client_free(c);
 }
 
@@ -473,8 +472,7 @@ static void test_watch(struct sbx_api_client *c) {
   CHECK(strcasestr(x.request, "\r\nContent-Type: application/connect+proto"
                               "\r\n") != NULL);
   CHECK_EQ_INT(x.request_len - x.head_len, 7);
-  CHECK(memcmp(x.request + x.head_len, "\x00\x00\x00\x00\x02\x08\x09", 7) ==
-        0);
+  CHECK(memcmp(x.request + x.head_len, "\x00\x00\x00\x00\x02\x08\x09", 7) == 0);
 
   /* The end message carries an error. */
   off = three_events(body);
@@ -595,8 +593,8 @@ static void test_watch(struct sbx_api_client *c) {
   memset(&x, 0, sizeof(x));
   memset(&s, 0, sizeof(s));
   x.answer = ans;
-  x.answer_len = http_answer(ans, sizeof(ans), "200 OK", "text/plain",
-                             "hello", 5, 1);
+  x.answer_len =
+      http_answer(ans, sizeof(ans), "200 OK", "text/plain", "hello", 5, 1);
   CHECK(watch_exchange(c, &x, &s, &err) < 0);
   CHECK_EQ_INT(s.n, 0);
 }
@@ -621,11 +619,9 @@ static void test_abort_flag(struct sbx_api_client *c) {
 
 static void test_error_codes(void) {
   CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_NOT_FOUND), SBX_ENOENT);
-  CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_INVALID_ARGUMENT),
-               SBX_EINVAL);
+  CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_INVALID_ARGUMENT), SBX_EINVAL);
   CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_ALREADY_EXISTS), SBX_EEXIST);
-  CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_PERMISSION_DENIED),
-               SBX_EPERM);
+  CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_PERMISSION_DENIED), SBX_EPERM);
   CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_UNAUTHENTICATED), SBX_EAUTH);
   CHECK_EQ_INT(sbx_api_err_from_code(SBX_CONNECT_FAILED_PRECONDITION),
                SBX_ESTATE);

@@ -43,8 +43,7 @@ static void test_load_options(void) {
   CHECK_EQ_INT(ov.concurrency, 10000);
   CHECK_EQ_INT(sbx_cmd_load_option("rate", "2.5k/s", &ov, &d), 0);
   CHECK(fabs(ov.rate - 2500) < 1e-9);
-  CHECK_EQ_INT(sbx_cmd_load_option("seed", "18446744073709551615", &ov, &d),
-               0);
+  CHECK_EQ_INT(sbx_cmd_load_option("seed", "18446744073709551615", &ov, &d), 0);
   CHECK(ov.seed == UINT64_MAX);
 
   /* Bad values leave ov alone and say how to write it. */
@@ -55,8 +54,7 @@ static void test_load_options(void) {
   CHECK_EQ_INT(sbx_cmd_load_option("rate", "0", &ov, &d), SBX_EINVAL);
   CHECK_EQ_INT(sbx_cmd_load_option("warmup", "-1s", &ov, &d), SBX_EINVAL);
   CHECK_EQ_INT(sbx_cmd_load_option("warmup", "2", &ov, &d), SBX_EINVAL);
-  CHECK_EQ_INT(sbx_cmd_load_option("min-duration", "0s", &ov, &d),
-               SBX_EINVAL);
+  CHECK_EQ_INT(sbx_cmd_load_option("min-duration", "0s", &ov, &d), SBX_EINVAL);
   CHECK_EQ_INT(sbx_cmd_load_option("max-duration", "", &ov, &d), SBX_EINVAL);
   CHECK_EQ_INT(sbx_cmd_load_option("timeout", "1 fortnight", &ov, &d),
                SBX_EINVAL);
@@ -135,9 +133,8 @@ static void test_table(void) {
   CHECK_EQ_INT(sbx_table_add(&t, (const char *const[]){"7", "acme/web@1.0",
                                                        "123.5", "fine"}),
                0);
-  CHECK_EQ_INT(sbx_table_add(&t, (const char *const[]){"12", "b/x@2", "9",
-                                                       NULL}),
-               0);
+  CHECK_EQ_INT(
+      sbx_table_add(&t, (const char *const[]){"12", "b/x@2", "9", NULL}), 0);
   s = render(&t);
   CHECK_EQ_STR(s, "RUN  PRODUCT       SCORE  NOTE\n"
                   "  7  acme/web@1.0  123.5  fine\n"
@@ -148,8 +145,8 @@ static void test_table(void) {
   /* Hostile cells: terminal escapes and newlines become '?', widths count
    * characters, not bytes, and overlong cells are cut with "...". */
   sbx_table_init(&t, 2, heads + 1, 0);
-  CHECK_EQ_INT(sbx_table_add(&t, (const char *const[]){
-                                     "evil\x1b[2J\r\nx", "caf\xc3\xa9"}),
+  CHECK_EQ_INT(sbx_table_add(&t, (const char *const[]){"evil\x1b[2J\r\nx",
+                                                       "caf\xc3\xa9"}),
                0);
   CHECK_EQ_INT(sbx_table_add(&t, (const char *const[]){"\xc3\xa9t\xc3\xa9",
                                                        "bad \xff\xfe"}),
@@ -185,10 +182,9 @@ static void test_table(void) {
 }
 
 static void test_usage(void) {
-  static const char *const topics[] = {"client", "scenario", "product",
-                                       "run",    "match",    "leaderboard",
-                                       "keys",   "token",    "whoami",
-                                       "result-remote"};
+  static const char *const topics[] = {
+      "client",      "scenario", "product", "run",    "match",
+      "leaderboard", "keys",     "token",   "whoami", "result-remote"};
   size_t i;
   for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
     const char *u = sbx_cmd_client_usage(topics[i]);

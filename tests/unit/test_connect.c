@@ -149,7 +149,7 @@ static void test_reader(void) {
   sbx_connect_reader_free(&r);
   /* the same when the prefix comes in pieces after a whole envelope */
   sbx_connect_reader_init(&r, 100);
-  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 6, on_env, &g), 0);
+  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 5, on_env, &g), 0);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr, 3, on_env, &g), 0);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr + 3, 2, on_env, &g),
                SBX_EPROTO);
@@ -366,7 +366,7 @@ static void reply_run(struct sbx_connect_call *c, uint64_t id) {
   run.scenario = "demo@1";
   run.reason = (char *)(h ? h : "");
   run.product = (char *)sbx_connect_peer(c);
-  run.state = SBX__V1__RUN_STATE__RUN_STATE_PASSED;
+  run.state = SBX__V1__RUN_STATE__RUN_STATE_DONE;
   resp.run = &run;
   sbx_connect_reply(c, &resp.base);
 }
@@ -609,7 +609,7 @@ static struct end_rec last_end(struct srv *s, int want) {
 
 struct body {
   uint8_t *data;
-  size_t len;
+  size_t len, cap;
   atomic_int *gate; /* the write callback waits until *gate is set */
 };
 
@@ -619,10 +619,16 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg) {
   uint8_t *d;
   if (b->gate != NULL)
     wait_for(b->gate, 1, 30000);
-  d = realloc(b->data, b->len + len + 1);
-  if (d == NULL)
-    return 0;
-  b->data = d;
+  if (b->len + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + len + 1)
+      cap *= 2;
+    d = realloc(b->data, cap);
+    if (d == NULL)
+      return 0;
+    b->data = d;
+    b->cap = cap;
+  }
   memcpy(b->data + b->len, p, len);
   b->len += len;
   b->data[b->len] = '\0';
@@ -644,7 +650,7 @@ struct res {
 static void res_free(struct res *r) {
   free(r->body.data);
   r->body.data = NULL;
-  r->body.len = 0;
+  r->body.len = r->body.cap = 0;
 }
 
 /* POSTs body (or GETs when ctype is NULL) to path; headers is a
@@ -877,7 +883,7 @@ static void *client_unary(void *arg) {
                "42");
   CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(j, "run"),
                                                  "state")),
-               "RUN_STATE_PASSED");
+               "RUN_STATE_DONE");
   json_decref(j);
   res_free(&r);
   ends++;
@@ -1105,6 +1111,24 @@ static void *client_get(void *arg) {
        0, NULL, &r);
   check_error(&r, 405, "unimplemented", "CancelRun changes state");
   res_free(&r);
+  {
+    char got[2048];
+    ssize_t k;
+    int fd = tcp_connect(s->port);
+    const char *req = "PUT /sbx.v1.Sandbox/GetRun HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    CHECK(send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+    k = recv(fd, got, sizeof(got) - 1, 0);
+    got[k > 0 ? k : 0] = '\0';
+    CHECK(strncmp(got, "HTTP/1.1 405", 12) == 0);
+    CHECK(strcasestr(got, "\r\nAllow: GET, POST\r\n") != NULL);
+    CHECK(strstr(got, "GetRun takes GET or POST, not PUT") != NULL);
+    close(fd);
+  }
+  call(s, "/sbx.v1.Sandbox/WatchRun?encoding=json&message={}", NULL, NULL,
+       0, NULL, &r);
+  check_error(&r, 405, "unimplemented", "WatchRun is a streaming method");
+  res_free(&r);
   call(s, "/sbx.v1.Sandbox/GetRun?encoding=xml&message=x", NULL, NULL, 0,
        NULL, &r);
   check_error(&r, 415, "unimplemented", "encoding=xml is not supported");
@@ -1195,7 +1219,7 @@ static void *client_streams(void *arg) {
   res_free(&r);
   /* a bad message inside a good envelope */
   call(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+json",
-       "\x00\x00\x00\x00\x0b{\"nope\":1}", 16, NULL, &r);
+       "\x00\x00\x00\x00\x0a{\"nope\":1}", 15, NULL, &r);
   memset(&st, 0, sizeof(st));
   read_stream(&r, &st);
   CHECK_EQ_INT(st.end_code, SBX_CONNECT_INVALID_ARGUMENT);
@@ -1206,35 +1230,114 @@ static void *client_streams(void *arg) {
   check_error(&r, 415, "unimplemented", "application/connect+json");
   res_free(&r);
 
-  /* a client that does not read: the handler meets SBX_EBUSY and ends the
-   * stream; the end message still goes out after the queued events */
+  /* a client that does not read (its write callback waits until the
+   * server met SBX_EBUSY): the handler ends the stream with
+   * resource_exhausted, and the end message still goes out after the
+   * queued events although the queue is full */
   {
-    atomic_int gate = 0;
     Sbx__V1__WatchRunRequest req = SBX__V1__WATCH_RUN_REQUEST__INIT;
     uint8_t env[32], m[16];
     size_t n;
-    struct sbx_connect_reader rd;
-    pthread_t th;
     req.run_id = 2000;
     n = put_env(env, 0, m, protobuf_c_message_pack(&req.base, m));
-    r.body.gate = &gate;
-    (void)th;
-    /* the gate opens when the server saw EBUSY: done from this thread by
-     * polling inside the write callback's wait, so open it from a helper */
-    {
-      struct opener {
-        struct srv *s;
-        atomic_int *gate;
-      } op = {s, &gate};
-      void *(*fn)(void *);
-      struct local {
-        static_assert_dummy;
-      };
-      (void)op;
-      (void)fn;
-    }
+    r.body.gate = &s->ebusy;
+    call(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+proto", env, n,
+         NULL, &r);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_EQ_INT(atomic_load(&s->ebusy), 1);
+    memset(&st, 0, sizeof(st));
+    read_stream(&r, &st);
+    CHECK(st.n >= 8); /* at least the 8 MiB queue */
+    CHECK_EQ_INT(st.end_code, SBX_CONNECT_RESOURCE_EXHAUSTED);
+    CHECK_EQ_STR(st.end_msg, "client reads too slowly");
+    res_free(&r);
+    r.body.gate = NULL;
   }
 
   srv_stop(s);
   return NULL;
+}
+
+static void test_streams(void) {
+  run_with(client_streams);
+}
+
+static void *client_cancel(void *arg) {
+  struct srv *s = arg;
+  Sbx__V1__WatchRunRequest wr = SBX__V1__WATCH_RUN_REQUEST__INIT;
+  uint8_t env[32], m[16], buf[64], tmp[512];
+  struct end_rec e;
+  size_t n;
+  int fd;
+
+  /* a client leaving a stream in the middle: the cancel callback runs */
+  wr.run_id = 1000;
+  n = put_env(env, 0, m, protobuf_c_message_pack(&wr.base, m));
+  fd = raw_post(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+proto",
+                env, n);
+  CHECK(recv(fd, tmp, sizeof(tmp), 0) > 0); /* head and the first event */
+  close(fd);
+  CHECK(wait_for(&s->cancels, 1, 10000));
+  e = last_end(s, 1);
+  CHECK_EQ_STR(e.method, "WatchRun");
+  CHECK_EQ_INT(e.code, SBX_CONNECT_CANCELED);
+
+  /* a client leaving before an async unary reply */
+  n = pack_get_run(8, buf);
+  fd = raw_post(s, "/sbx.v1.Sandbox/GetRun", "application/proto", buf, n);
+  sleep_ms(50);
+  close(fd);
+  CHECK(wait_for(&s->cancels, 2, 10000));
+  e = last_end(s, 2);
+  CHECK_EQ_STR(e.method, "GetRun");
+  CHECK_EQ_INT(e.code, SBX_CONNECT_CANCELED);
+  CHECK_EQ_INT(e.status, 499);
+
+  /* a stream open when the server stops: cancel callback, then an end
+   * message saying why */
+  fd = raw_post(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+json",
+                (const uint8_t *)"\x00\x00\x00\x00\x0e{\"runId\":1000}",
+                19);
+  {
+    char all[4096];
+    size_t have = 0;
+    ssize_t k;
+    CHECK((k = recv(fd, all, sizeof(all) - 1, 0)) > 0);
+    have = k > 0 ? (size_t)k : 0;
+    srv_stop(s);
+    while (have < sizeof(all) - 1 &&
+           (k = recv(fd, all + have, sizeof(all) - 1 - have, 0)) > 0)
+      have += (size_t)k;
+    all[have] = '\0';
+    {
+      static const char want[] =
+          "{\"error\":{\"code\":\"unavailable\",\"message\":"
+          "\"the server is shutting down\"}}";
+      CHECK(memmem(all, have, want, sizeof(want) - 1) != NULL);
+    }
+  }
+  close(fd);
+  CHECK(wait_for(&s->cancels, 3, 10000));
+  e = last_end(s, 3);
+  CHECK_EQ_INT(e.code, SBX_CONNECT_UNAVAILABLE);
+  CHECK_EQ_INT(e.status, 200);
+  return NULL;
+}
+
+static void test_cancel(void) {
+  run_with(client_cancel);
+}
+
+int main(void) {
+  if (sodium_init() < 0)
+    return 1;
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  test_reader();
+  test_end_and_error_bodies();
+  test_unary();
+  test_get_form();
+  test_streams();
+  test_cancel();
+  curl_global_cleanup();
+  return TEST_RESULT();
 }

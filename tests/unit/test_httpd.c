@@ -617,6 +617,15 @@ static void *client_idle(void *arg) {
   CHECK(closed_within(b, 8000));
   close(a);
   close(b);
+  /* a request waiting for its answer longer than the idle timeout is not
+   * idle: the answer still goes out */
+  a = tcp_connect(s->port, 0);
+  CHECK_EQ_INT(send_str(a, "GET /slow?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n"),
+               0);
+  CHECK_EQ_INT(read_resp(a, &rp), 0);
+  CHECK_EQ_INT(rp.status, 200);
+  CHECK_EQ_STR(rp.body, "slow\n");
+  close(a);
   srv_stop(s);
   return NULL;
 }
