@@ -34,8 +34,8 @@ const char *sbx_connect_code_name(int code) {
   switch (code) {
   case SBX_CONNECT_OK:
     return "ok";
-#define XX(name, num, text, http)                                             \
-  case SBX_CONNECT_##name:                                                    \
+#define XX(name, num, text, http)                                              \
+  case SBX_CONNECT_##name:                                                     \
     return text;
     SBX_CONNECT_CODE_MAP(XX)
 #undef XX
@@ -48,8 +48,8 @@ int sbx_connect_code_from_name(const char *name) {
     return SBX_CONNECT_UNKNOWN;
   if (strcmp(name, "ok") == 0)
     return SBX_CONNECT_OK;
-#define XX(cname, num, text, http)                                            \
-  if (strcmp(name, text) == 0)                                                \
+#define XX(cname, num, text, http)                                             \
+  if (strcmp(name, text) == 0)                                                 \
     return SBX_CONNECT_##cname;
   SBX_CONNECT_CODE_MAP(XX)
 #undef XX
@@ -60,8 +60,8 @@ unsigned sbx_connect_http_status(int code) {
   switch (code) {
   case SBX_CONNECT_OK:
     return 200;
-#define XX(name, num, text, http)                                             \
-  case SBX_CONNECT_##name:                                                    \
+#define XX(name, num, text, http)                                              \
+  case SBX_CONNECT_##name:                                                     \
     return http;
     SBX_CONNECT_CODE_MAP(XX)
 #undef XX
@@ -248,8 +248,8 @@ static int read_error_object(json_t *e, int *code, char *msg, size_t msg_len) {
   return 0;
 }
 
-int sbx_connect_parse_end(const uint8_t *json, size_t len, int *code,
-                          char *msg, size_t msg_len) {
+int sbx_connect_parse_end(const uint8_t *json, size_t len, int *code, char *msg,
+                          size_t msg_len) {
   json_t *root, *e;
   int rc = SBX_EPROTO;
   *code = SBX_CONNECT_OK;
@@ -294,10 +294,9 @@ static int code_from_http(unsigned status) {
 }
 
 void sbx_connect_parse_error(unsigned http_status, const uint8_t *body,
-                             size_t len, int *code, char *msg,
-                             size_t msg_len) {
-  json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
-                            NULL);
+                             size_t len, int *code, char *msg, size_t msg_len) {
+  json_t *root =
+      json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
   copy_text(msg, msg_len, "", 0);
   if (root != NULL && read_error_object(root, code, msg, msg_len) == 0) {
     json_decref(root);
@@ -372,7 +371,8 @@ static char *error_json(int code, const char *message, int wrap) {
   char *out = NULL;
   if (e == NULL)
     return NULL;
-  if (json_object_set_new(e, "code", json_string(sbx_connect_code_name(code))) ||
+  if (json_object_set_new(e, "code",
+                          json_string(sbx_connect_code_name(code))) ||
       json_object_set_new(e, "message", safe_string(message)))
     goto out;
   if (wrap) {
@@ -893,8 +893,8 @@ int sbx_connect_dispatch(const struct sbx_connect_service *svc,
     }
   }
   if (c->m == NULL) {
-    early_fail(&e, 0, SBX_CONNECT_UNIMPLEMENTED,
-               "%s has no method \"%.100s\"", svc->name, name);
+    early_fail(&e, 0, SBX_CONNECT_UNIMPLEMENTED, "%s has no method \"%.100s\"",
+               svc->name, name);
     goto early;
   }
   c->stream = (c->m->flags & SBX_CONNECT_STREAM) != 0;

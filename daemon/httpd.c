@@ -35,6 +35,7 @@
 #define DEFAULT_GRACE_MS 5000u
 #define DEFAULT_STREAM_QUEUE (8u * 1024 * 1024)
 #define STREAM_BLOCK (16u * 1024)
+#define BODY_PREALLOC (64u * 1024)
 #define NS_PER_S 1000000000ull
 #define NS_PER_MS 1000000ull
 
@@ -70,9 +71,9 @@ struct sbx_httpd_req {
   int dispatched; /* on_request was called (or the 503 of a stop given) */
   int in_handler; /* inside the access handler for this request */
   int suspended;
-  int queued;     /* a response was queued with libmicrohttpd */
-  int fail;       /* close the connection at the next handler call */
-  int gone;       /* the watch saw the client leave */
+  int queued;                /* a response was queued with libmicrohttpd */
+  int fail;                  /* close the connection at the next handler call */
+  int gone;                  /* the watch saw the client leave */
   struct MHD_Response *resp; /* answer waiting for the handler to queue it */
   unsigned status;
   struct watch *watch;
@@ -99,11 +100,11 @@ struct conn {
 struct sbx_httpd {
   uv_loop_t *loop;
   struct MHD_Daemon *d;
-  uv_poll_t poll;           /* libmicrohttpd's epoll descriptor */
-  uv_timer_t timer;         /* libmicrohttpd's next timeout */
-  uv_idle_t idle;           /* run libmicrohttpd again on the next pass */
+  uv_poll_t poll;            /* libmicrohttpd's epoll descriptor */
+  uv_timer_t timer;          /* libmicrohttpd's next timeout */
+  uv_idle_t idle;            /* run libmicrohttpd again on the next pass */
   uv_timer_t deadline_timer; /* request-head deadlines */
-  uv_timer_t grace_timer;   /* end of the shutdown grace period */
+  uv_timer_t grace_timer;    /* end of the shutdown grace period */
   int handles_open;
   int port;
   char host[64];
@@ -181,8 +182,7 @@ static void on_deadline(uv_timer_t *t) {
     start_deadline_timer(h, next);
 }
 
-static void set_deadline(struct sbx_httpd *h, struct conn *c,
-                         uint64_t at_ns) {
+static void set_deadline(struct sbx_httpd *h, struct conn *c, uint64_t at_ns) {
   c->deadline_ns = at_ns;
   if (h->finishing || at_ns == 0)
     return;
@@ -407,8 +407,8 @@ int sbx_httpd_stream_write(struct sbx_httpd_req *r, const void *data,
     return SBX_EINVAL;
   if (len == 0)
     return 0;
-  if (r->q_len > 0 && len > r->q_max - (r->q_len < r->q_max ? r->q_len
-                                                            : r->q_max))
+  if (r->q_len > 0 &&
+      len > r->q_max - (r->q_len < r->q_max ? r->q_len : r->q_max))
     return SBX_EBUSY;
   rc = enqueue(r, data, len);
   if (rc != 0)
@@ -544,10 +544,13 @@ static enum MHD_Result first_call(struct sbx_httpd *h,
       return answer_now(mc, MHD_HTTP_CONTENT_TOO_LARGE, text);
     }
     if (clen > 0) {
-      r->body = malloc((size_t)clen);
+      /* Sized by what is announced only up to a point: memory follows the
+       * bytes that really arrive, not a client's promise. */
+      size_t cap = clen < BODY_PREALLOC ? (size_t)clen : BODY_PREALLOC;
+      r->body = malloc(cap);
       if (r->body == NULL)
         return MHD_NO;
-      r->cap = (size_t)clen;
+      r->cap = cap;
     }
   }
   /* Answering now would make libmicrohttpd 0.9.75 close the connection
@@ -690,8 +693,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
     if (ci != NULL && ci->client_addr != NULL) {
       const struct sockaddr *sa = ci->client_addr;
       if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
-                  c->peer, sizeof(c->peer));
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->peer,
+                  sizeof(c->peer));
       else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr,
                   c->peer, sizeof(c->peer));
@@ -855,8 +858,7 @@ int sbx_httpd_start(uv_loop_t *loop, const struct sbx_httpd_config *cfg,
   struct sbx_httpd *h = NULL;
   struct sockaddr_storage ss;
   const union MHD_DaemonInfo *di;
-  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                   MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   const char *host;
   int rc = SBX_EINVAL, epfd;
 
@@ -922,12 +924,11 @@ int sbx_httpd_start(uv_loop_t *loop, const struct sbx_httpd_config *cfg,
       flags, 0, NULL, NULL, on_access, h, MHD_OPTION_SOCK_ADDR,
       (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
-      MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)h->cfg.max_header_bytes,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->cfg.max_connections,
-      MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)h->cfg.max_per_ip,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)h->cfg.idle_timeout_s,
-      MHD_OPTION_END);
+      MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)h->cfg.max_header_bytes, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned int)h->cfg.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+      (unsigned int)h->cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned int)h->cfg.idle_timeout_s, MHD_OPTION_END);
   if (h->d == NULL) {
     int e = errno;
     rc = SBX_EIO;
@@ -1001,8 +1002,7 @@ const char *sbx_httpd_query_n(const struct sbx_httpd_req *r, const char *key,
   return v;
 }
 
-const char *sbx_httpd_header(const struct sbx_httpd_req *r,
-                             const char *name) {
+const char *sbx_httpd_header(const struct sbx_httpd_req *r, const char *name) {
   return MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, name);
 }
 

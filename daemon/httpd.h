@@ -40,15 +40,15 @@ struct sbx_httpd;
 struct sbx_httpd_req;
 
 struct sbx_httpd_config {
-  const char *host;         /* "127.0.0.1", "::1", "0.0.0.0", "::", or
-                               "localhost"; NULL: "127.0.0.1" */
-  int port;                 /* 0: any free port (see sbx_httpd_port) */
-  size_t max_body_bytes;    /* 0: 64 MiB. Bigger bodies get 413 */
-  size_t max_header_bytes;  /* 0: 32 KiB, at least 4 KiB. The request line
-                               and headers must fit; over it: 431 */
-  unsigned max_connections; /* 0: 1024 */
-  unsigned max_per_ip;      /* 0: no limit per client address */
-  unsigned idle_timeout_s;  /* 0: 60. Silent connections are closed */
+  const char *host;           /* "127.0.0.1", "::1", "0.0.0.0", "::", or
+                                 "localhost"; NULL: "127.0.0.1" */
+  int port;                   /* 0: any free port (see sbx_httpd_port) */
+  size_t max_body_bytes;      /* 0: 64 MiB. Bigger bodies get 413 */
+  size_t max_header_bytes;    /* 0: 32 KiB, at least 4 KiB. The request line
+                                 and headers must fit; over it: 431 */
+  unsigned max_connections;   /* 0: 1024 */
+  unsigned max_per_ip;        /* 0: no limit per client address */
+  unsigned idle_timeout_s;    /* 0: 60. Silent connections are closed */
   unsigned header_deadline_s; /* 0: 10. Time allowed for a request head:
                                  from accept, or from the end of the
                                  previous request plus idle_timeout_s */
@@ -95,12 +95,12 @@ int sbx_httpd_port(const struct sbx_httpd *h);
 void sbx_httpd_stop(struct sbx_httpd *h, void (*cb)(void *arg), void *arg);
 
 struct sbx_httpd_stats {
-  uint64_t requests;        /* handed to on_request */
-  uint64_t too_large;       /* bodies refused (413 or closed) */
-  uint64_t deadline_drops;  /* connections cut off by header_deadline_s */
-  uint64_t client_gone;     /* close callbacks with SBX_HTTPD_CLIENT_GONE */
-  unsigned connections;     /* open now */
-  unsigned in_flight;       /* requests received and not yet complete */
+  uint64_t requests;       /* handed to on_request */
+  uint64_t too_large;      /* bodies refused (413 or closed) */
+  uint64_t deadline_drops; /* connections cut off by header_deadline_s */
+  uint64_t client_gone;    /* close callbacks with SBX_HTTPD_CLIENT_GONE */
+  unsigned connections;    /* open now */
+  unsigned in_flight;      /* requests received and not yet complete */
 };
 
 /* Fills *st with h's counters. */
@@ -177,8 +177,7 @@ int sbx_httpd_stream_write(struct sbx_httpd_req *r, const void *data,
  * 0, SBX_EINVAL (not a stream) or SBX_ENOMEM (last could not be queued: the
  * stream is cut off instead, a client sees it end without its last
  * bytes). */
-int sbx_httpd_stream_end(struct sbx_httpd_req *r, const void *last,
-                         size_t len);
+int sbx_httpd_stream_end(struct sbx_httpd_req *r, const void *last, size_t len);
 
 /* Bytes queued on a stream and not yet taken by the connection. */
 size_t sbx_httpd_stream_queued(const struct sbx_httpd_req *r);

@@ -118,8 +118,8 @@ static void test_reader(void) {
   for (k = 0; k < n; k++) {
     CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream + k, 1, on_env, &g), 0);
     if (k + 1 < n)
-      CHECK_EQ_INT(sbx_connect_reader_finish(&r) == 0, g.n > 0 &&
-                   (k + 1 == 5 || k + 1 == 11 || k + 1 == 316));
+      CHECK_EQ_INT(sbx_connect_reader_finish(&r) == 0,
+                   g.n > 0 && (k + 1 == 5 || k + 1 == 11 || k + 1 == 316));
   }
   CHECK_EQ_INT(sbx_connect_reader_finish(&r), 0);
   check_stream_got(&g, big);
@@ -142,8 +142,7 @@ static void test_reader(void) {
   sbx_connect_reader_init(&r, 100);
   sbx_connect_envelope_header(hdr, 0, 101);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr, 5, on_env, &g), SBX_EPROTO);
-  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 5, on_env, &g),
-               SBX_EPROTO);
+  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 5, on_env, &g), SBX_EPROTO);
   CHECK_EQ_INT(sbx_connect_reader_finish(&r), SBX_EPROTO);
   CHECK_EQ_INT(g.n, 0);
   sbx_connect_reader_free(&r);
@@ -151,8 +150,7 @@ static void test_reader(void) {
   sbx_connect_reader_init(&r, 100);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 5, on_env, &g), 0);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr, 3, on_env, &g), 0);
-  CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr + 3, 2, on_env, &g),
-               SBX_EPROTO);
+  CHECK_EQ_INT(sbx_connect_reader_feed(&r, hdr + 3, 2, on_env, &g), SBX_EPROTO);
   CHECK_EQ_INT(g.n, 1);
   sbx_connect_reader_free(&r);
   /* exactly max_msg is fine */
@@ -181,8 +179,7 @@ static void test_reader(void) {
   g.stop_after = 3; /* the third comes out of the reader's own buffer */
   sbx_connect_reader_init(&r, 1024);
   CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream, 20, on_env, &g), 0);
-  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream + 20, n - 20, on_env, &g),
-               7);
+  CHECK_EQ_INT(sbx_connect_reader_feed(&r, stream + 20, n - 20, on_env, &g), 7);
   CHECK_EQ_INT(g.n, 3);
   sbx_connect_reader_free(&r);
 }
@@ -193,30 +190,30 @@ static void test_end_and_error_bodies(void) {
   const char *s;
 
   s = "{}";
-  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code,
-                                     msg, sizeof(msg)),
+  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code, msg,
+                                     sizeof(msg)),
                0);
   CHECK_EQ_INT(code, 0);
   CHECK_EQ_STR(msg, "");
   s = "{\"metadata\":{\"a\":[\"b\"]},\"error\":null}";
-  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code,
-                                     msg, sizeof(msg)),
+  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code, msg,
+                                     sizeof(msg)),
                0);
   CHECK_EQ_INT(code, 0);
   s = "{\"error\":{\"code\":\"not_found\",\"message\":\"no run 5\\n\"}}";
-  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code,
-                                     msg, sizeof(msg)),
+  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code, msg,
+                                     sizeof(msg)),
                0);
   CHECK_EQ_INT(code, SBX_CONNECT_NOT_FOUND);
   CHECK_EQ_STR(msg, "no run 5 "); /* control characters blanked */
   s = "{\"error\":{\"code\":\"teapot\"}}";
-  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code,
-                                     msg, sizeof(msg)),
+  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code, msg,
+                                     sizeof(msg)),
                0);
   CHECK_EQ_INT(code, SBX_CONNECT_UNKNOWN);
   s = "{\"error\":{\"code\":\"ok\"}}";
-  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code,
-                                     msg, sizeof(msg)),
+  CHECK_EQ_INT(sbx_connect_parse_end((const uint8_t *)s, strlen(s), &code, msg,
+                                     sizeof(msg)),
                0);
   CHECK_EQ_INT(code, SBX_CONNECT_UNKNOWN);
   /* not the documented shape */
@@ -292,8 +289,7 @@ static void test_end_and_error_bodies(void) {
                SBX_CONNECT_FAILED_PRECONDITION);
   CHECK_EQ_INT(sbx_connect_code_from_err(SBX_EBUSY),
                SBX_CONNECT_RESOURCE_EXHAUSTED);
-  CHECK_EQ_INT(sbx_connect_code_from_err(SBX_ECANCELED),
-               SBX_CONNECT_CANCELED);
+  CHECK_EQ_INT(sbx_connect_code_from_err(SBX_ECANCELED), SBX_CONNECT_CANCELED);
   CHECK_EQ_INT(sbx_connect_code_from_err(SBX_EIO), SBX_CONNECT_INTERNAL);
 }
 
@@ -547,13 +543,13 @@ static void run_with(void *(*client)(void *)) {
   if (s == NULL)
     abort();
   pthread_mutex_init(&s->mu, NULL);
-  s->svc = (struct sbx_connect_service){
-      .name = "sbx.v1.Sandbox",
-      .methods = methods,
-      .n_methods = sizeof(methods) / sizeof(methods[0]),
-      .arg = s,
-      .max_request_bytes = 1024,
-      .on_end = on_end};
+  s->svc = (struct sbx_connect_service){.name = "sbx.v1.Sandbox",
+                                        .methods = methods,
+                                        .n_methods = sizeof(methods) /
+                                                     sizeof(methods[0]),
+                                        .arg = s,
+                                        .max_request_bytes = 1024,
+                                        .on_end = on_end};
   cfg.arg = s;
   CHECK_EQ_INT(uv_loop_init(&s->loop), 0);
   if (sbx_httpd_start(&s->loop, &cfg, &s->h, &diag) != 0) {
@@ -720,10 +716,10 @@ static size_t pack_get_run(uint64_t id, uint8_t *buf) {
 
 /* A stream as the client reads it. */
 struct stream {
-  int n;                /* messages */
+  int n; /* messages */
   uint64_t run_id[64];
   int64_t at[64];
-  size_t sizes;         /* bytes of all messages */
+  size_t sizes; /* bytes of all messages */
   int ended, end_code, after_end;
   char end_msg[256];
   int json;
@@ -749,11 +745,11 @@ static int on_stream_msg(uint8_t flags, const uint8_t *msg, size_t len,
     CHECK(j != NULL && id != NULL);
     if (st->n < 64 && id != NULL) {
       st->run_id[st->n] = strtoull(id, NULL, 10);
-      st->at[st->n] = json_is_string(json_object_get(j, "atUnixMs"))
-                          ? strtoll(json_string_value(
-                                        json_object_get(j, "atUnixMs")),
-                                    NULL, 10)
-                          : 0;
+      st->at[st->n] =
+          json_is_string(json_object_get(j, "atUnixMs"))
+              ? strtoll(json_string_value(json_object_get(j, "atUnixMs")), NULL,
+                        10)
+              : 0;
     }
     json_decref(j);
   } else {
@@ -799,11 +795,11 @@ static void watch(struct srv *s, uint64_t id, int json, struct res *r,
     n = put_env(env, 0, m, protobuf_c_message_pack(&req.base, m));
   }
   call(s, "/sbx.v1.Sandbox/WatchRun",
-       json ? "application/connect+json" : "application/connect+proto", env,
-       n, NULL, r);
+       json ? "application/connect+json" : "application/connect+proto", env, n,
+       NULL, r);
   CHECK_EQ_INT(r->status, 200);
-  CHECK_EQ_STR(r->ctype, json ? "application/connect+json"
-                              : "application/connect+proto");
+  CHECK_EQ_STR(r->ctype,
+               json ? "application/connect+json" : "application/connect+proto");
   memset(st, 0, sizeof(*st));
   st->json = json;
   read_stream(r, st);
@@ -872,18 +868,18 @@ static void *client_unary(void *arg) {
   {
     const char *hv[] = {"Connect-Protocol-Version: 1", NULL};
     const char *body = "{\"runId\":\"42\"}";
-    call(s, "/sbx.v1.Sandbox/GetRun", "Application/JSON; charset=utf-8",
-         body, strlen(body), hv, &r);
+    call(s, "/sbx.v1.Sandbox/GetRun", "Application/JSON; charset=utf-8", body,
+         strlen(body), hv, &r);
   }
   CHECK_EQ_INT(r.status, 200);
   CHECK_EQ_STR(r.ctype, "application/json");
   j = json_loadb((const char *)r.body.data, r.body.len, 0, NULL);
-  CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(j, "run"),
-                                                 "id")),
-               "42");
-  CHECK_EQ_STR(json_string_value(json_object_get(json_object_get(j, "run"),
-                                                 "state")),
-               "RUN_STATE_DONE");
+  CHECK_EQ_STR(
+      json_string_value(json_object_get(json_object_get(j, "run"), "id")),
+      "42");
+  CHECK_EQ_STR(
+      json_string_value(json_object_get(json_object_get(j, "run"), "state")),
+      "RUN_STATE_DONE");
   json_decref(j);
   res_free(&r);
   ends++;
@@ -919,8 +915,7 @@ static void *client_unary(void *arg) {
     Sbx__V1__CancelRunResponse *crr;
     cr.run_id = 9;
     n = protobuf_c_message_pack(&cr.base, buf);
-    call(s, "/sbx.v1.Sandbox/CancelRun", "application/proto", buf, n, NULL,
-         &r);
+    call(s, "/sbx.v1.Sandbox/CancelRun", "application/proto", buf, n, NULL, &r);
     CHECK_EQ_INT(r.status, 200);
     crr = sbx__v1__cancel_run_response__unpack(NULL, r.body.len, r.body.data);
     CHECK(crr != NULL && crr->run != NULL && crr->run->id == 9);
@@ -931,7 +926,8 @@ static void *client_unary(void *arg) {
 
   /* unknown method */
   call(s, "/sbx.v1.Sandbox/Nope", "application/proto", "", 0, NULL, &r);
-  check_error(&r, 501, "unimplemented", "sbx.v1.Sandbox has no method \"Nope\"");
+  check_error(&r, 501, "unimplemented",
+              "sbx.v1.Sandbox has no method \"Nope\"");
   res_free(&r);
   e = last_end(s, ++ends);
   CHECK_EQ_STR(e.method, "unknown");
@@ -949,8 +945,8 @@ static void *client_unary(void *arg) {
               "application/json or application/proto");
   res_free(&r);
   ends++;
-  call(s, "/sbx.v1.Sandbox/GetRun", "application/connect+proto", "x", 1,
-       NULL, &r);
+  call(s, "/sbx.v1.Sandbox/GetRun", "application/connect+proto", "x", 1, NULL,
+       &r);
   check_error(&r, 415, "unimplemented", "not supported");
   res_free(&r);
   ends++;
@@ -967,8 +963,8 @@ static void *client_unary(void *arg) {
   check_error(&r, 400, "invalid_argument", "runid");
   res_free(&r);
   ends++;
-  call(s, "/sbx.v1.Sandbox/GetRun", "application/json", "{\"runId\":\"x\"}",
-       13, NULL, &r);
+  call(s, "/sbx.v1.Sandbox/GetRun", "application/json", "{\"runId\":\"x\"}", 13,
+       NULL, &r);
   check_error(&r, 400, "invalid_argument", "runId");
   res_free(&r);
   ends++;
@@ -1000,8 +996,7 @@ static void *client_unary(void *arg) {
     memset(big, ' ', 3000);
     big[0] = '{';
     big[2999] = '}';
-    call(s, "/sbx.v1.Sandbox/GetRun", "application/json", big, 3000, NULL,
-         &r);
+    call(s, "/sbx.v1.Sandbox/GetRun", "application/json", big, 3000, NULL, &r);
     check_error(&r, 429, "resource_exhausted",
                 "request of 3000 bytes is over the limit of 1024 bytes");
     res_free(&r);
@@ -1047,8 +1042,8 @@ static void *client_get(void *arg) {
         strstr((char *)r.body.data, "\"id\":\"42\"") != NULL);
   res_free(&r);
   /* a form-encoded space ('+') inside the JSON */
-  call(s, "/sbx.v1.Sandbox/GetRun?encoding=json&message={+\"runId\":+43}",
-       NULL, NULL, 0, NULL, &r);
+  call(s, "/sbx.v1.Sandbox/GetRun?encoding=json&message={+\"runId\":+43}", NULL,
+       NULL, 0, NULL, &r);
   CHECK_EQ_INT(r.status, 200);
   CHECK(r.body.data != NULL &&
         strstr((char *)r.body.data, "\"id\":\"43\"") != NULL);
@@ -1072,8 +1067,7 @@ static void *client_get(void *arg) {
    * into a space) */
   for (id = 1; id < 100000; id++) {
     n = pack_get_run(id, buf);
-    sodium_bin2base64(b64, sizeof(b64), buf, n,
-                      sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(b64, sizeof(b64), buf, n, sodium_base64_VARIANT_ORIGINAL);
     if (strchr(b64, '+') != NULL && strchr(b64, '=') != NULL && id != 7 &&
         id != 8 && id != 404)
       break;
@@ -1090,25 +1084,24 @@ static void *client_get(void *arg) {
 
   /* proto without base64: percent-encoded bytes, NULs included */
   {
-    Sbx__V1__GetRunRequest req = SBX__V1__GET_RUN_REQUEST__INIT;
+    /* run_id 0, then run_id 42 (the last one wins): a NUL in the middle */
+    static const uint8_t raw[] = {0x08, 0x00, 0x08, 0x2a};
     size_t i, o;
-    req.run_id = 256; /* packs as 08 80 02 */
-    n = protobuf_c_message_pack(&req.base, buf);
     o = (size_t)snprintf(path, sizeof(path),
                          "/sbx.v1.Sandbox/GetRun?encoding=proto&message=");
-    for (i = 0; i < n; i++)
-      o += (size_t)snprintf(path + o, sizeof(path) - o, "%%%02X", buf[i]);
+    for (i = 0; i < sizeof(raw); i++)
+      o += (size_t)snprintf(path + o, sizeof(path) - o, "%%%02X", raw[i]);
     call(s, path, NULL, NULL, 0, NULL, &r);
     CHECK_EQ_INT(r.status, 200);
     resp = sbx__v1__get_run_response__unpack(NULL, r.body.len, r.body.data);
-    CHECK(resp != NULL && resp->run != NULL && resp->run->id == 256);
+    CHECK(resp != NULL && resp->run != NULL && resp->run->id == 42);
     sbx__v1__get_run_response__free_unpacked(resp, NULL);
     res_free(&r);
   }
 
   /* errors of the GET form */
-  call(s, "/sbx.v1.Sandbox/CancelRun?encoding=json&message={}", NULL, NULL,
-       0, NULL, &r);
+  call(s, "/sbx.v1.Sandbox/CancelRun?encoding=json&message={}", NULL, NULL, 0,
+       NULL, &r);
   check_error(&r, 405, "unimplemented", "CancelRun changes state");
   res_free(&r);
   {
@@ -1125,12 +1118,12 @@ static void *client_get(void *arg) {
     CHECK(strstr(got, "GetRun takes GET or POST, not PUT") != NULL);
     close(fd);
   }
-  call(s, "/sbx.v1.Sandbox/WatchRun?encoding=json&message={}", NULL, NULL,
-       0, NULL, &r);
+  call(s, "/sbx.v1.Sandbox/WatchRun?encoding=json&message={}", NULL, NULL, 0,
+       NULL, &r);
   check_error(&r, 405, "unimplemented", "WatchRun is a streaming method");
   res_free(&r);
-  call(s, "/sbx.v1.Sandbox/GetRun?encoding=xml&message=x", NULL, NULL, 0,
-       NULL, &r);
+  call(s, "/sbx.v1.Sandbox/GetRun?encoding=xml&message=x", NULL, NULL, 0, NULL,
+       &r);
   check_error(&r, 415, "unimplemented", "encoding=xml is not supported");
   res_free(&r);
   call(s, "/sbx.v1.Sandbox/GetRun?message=x", NULL, NULL, 0, NULL, &r);
@@ -1140,8 +1133,8 @@ static void *client_get(void *arg) {
        NULL, 0, NULL, &r);
   check_error(&r, 400, "invalid_argument", "connect=v2");
   res_free(&r);
-  call(s, "/sbx.v1.Sandbox/GetRun?encoding=proto&base64=1&message=%21%21",
-       NULL, NULL, 0, NULL, &r);
+  call(s, "/sbx.v1.Sandbox/GetRun?encoding=proto&base64=1&message=%21%21", NULL,
+       NULL, 0, NULL, &r);
   check_error(&r, 400, "invalid_argument", "not valid base64");
   res_free(&r);
   call(s, "/sbx.v1.Sandbox/GetRun?encoding=json&message=%7Bx", NULL, NULL, 0,
@@ -1273,8 +1266,8 @@ static void *client_cancel(void *arg) {
   /* a client leaving a stream in the middle: the cancel callback runs */
   wr.run_id = 1000;
   n = put_env(env, 0, m, protobuf_c_message_pack(&wr.base, m));
-  fd = raw_post(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+proto",
-                env, n);
+  fd = raw_post(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+proto", env,
+                n);
   CHECK(recv(fd, tmp, sizeof(tmp), 0) > 0); /* head and the first event */
   close(fd);
   CHECK(wait_for(&s->cancels, 1, 10000));
@@ -1296,8 +1289,7 @@ static void *client_cancel(void *arg) {
   /* a stream open when the server stops: cancel callback, then an end
    * message saying why */
   fd = raw_post(s, "/sbx.v1.Sandbox/WatchRun", "application/connect+json",
-                (const uint8_t *)"\x00\x00\x00\x00\x0e{\"runId\":1000}",
-                19);
+                (const uint8_t *)"\x00\x00\x00\x00\x0e{\"runId\":1000}", 19);
   {
     char all[4096];
     size_t have = 0;

@@ -162,11 +162,10 @@ static void on_request(struct sbx_httpd_req *r, void *arg) {
     const char *hdrs[] = {"X-Echo", "yes", NULL};
     const char *qv = sbx_httpd_query(r, "q");
     const char *hv = sbx_httpd_header(r, "x-test");
-    int n = snprintf(text, sizeof(text),
-                     "method=%s q=%s hdr=%s peer=%s len=%zu body=%.*s",
-                     sbx_httpd_method(r), qv ? qv : "-", hv ? hv : "-",
-                     sbx_httpd_peer(r), len, (int)(len < 64 ? len : 64),
-                     body ? (const char *)body : "");
+    int n = snprintf(
+        text, sizeof(text), "method=%s q=%s hdr=%s peer=%s len=%zu body=%.*s",
+        sbx_httpd_method(r), qv ? qv : "-", hv ? hv : "-", sbx_httpd_peer(r),
+        len, (int)(len < 64 ? len : 64), body ? (const char *)body : "");
     CHECK(sbx_httpd_arrival_ns(r) > 0);
     sbx_httpd_respond_hdrs(r, 200, "text/plain", hdrs, text, (size_t)n);
   } else if (strcmp(path, "/async") == 0) {
@@ -262,7 +261,8 @@ static uint64_t now_ms(void) {
 }
 
 static void sleep_ms(unsigned ms) {
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  struct timespec ts = {.tv_sec = ms / 1000,
+                        .tv_nsec = (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
@@ -386,8 +386,8 @@ static size_t on_data(char *p, size_t sz, size_t n, void *arg) {
 
 /* One request with easy handle e (reused: keep-alive). Returns the status
  * or -1 on a transport error. */
-static long curl_do(CURL *e, struct srv *s, const char *path,
-                    const char *post, struct buf *b) {
+static long curl_do(CURL *e, struct srv *s, const char *path, const char *post,
+                    struct buf *b) {
   char url[256];
   long status = -1;
   struct curl_slist *hl = curl_slist_append(NULL, "X-Test: hello");
@@ -432,6 +432,15 @@ static void *client_basic(void *arg) {
                         "body=hi there");
   CHECK_EQ_INT(curl_do(e, s, "/async", NULL, b), 200);
   CHECK_EQ_STR(b->data, "async\n");
+  {
+    /* a body bigger than what is set aside before it arrives */
+    char *big = malloc(200001);
+    memset(big, 'z', 200000);
+    big[200000] = '\0';
+    CHECK_EQ_INT(curl_do(e, s, "/echo", big, b), 200);
+    CHECK(strstr(b->data, " len=200000 body=zzzz") != NULL);
+    free(big);
+  }
   CHECK_EQ_INT(curl_do(e, s, "/healthz", NULL, b), 200);
   curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
   CHECK_EQ_INT(connects, 0);
@@ -502,6 +511,17 @@ static void *client_limits(void *arg) {
   snprintf(req, sizeof(req), "4b0\r\n%.*s\r\n", 1200, big);
   send_str(fd, req);
   CHECK(closed_within(fd, 5000));
+  close(fd);
+
+  /* a chunked body within the limit */
+  fd = tcp_connect(s->port, 0);
+  CHECK_EQ_INT(send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n"
+                            "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"),
+               0);
+  CHECK_EQ_INT(read_resp(fd, &rp), 0);
+  CHECK_EQ_INT(rp.status, 200);
+  CHECK(strstr(rp.body, "len=7 body=abcdefg") != NULL);
   close(fd);
 
   /* body at the limit is fine */
@@ -620,8 +640,7 @@ static void *client_idle(void *arg) {
   /* a request waiting for its answer longer than the idle timeout is not
    * idle: the answer still goes out */
   a = tcp_connect(s->port, 0);
-  CHECK_EQ_INT(send_str(a, "GET /slow?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n"),
-               0);
+  CHECK_EQ_INT(send_str(a, "GET /slow?ms=2500 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   CHECK_EQ_INT(read_resp(a, &rp), 0);
   CHECK_EQ_INT(rp.status, 200);
   CHECK_EQ_STR(rp.body, "slow\n");
@@ -631,8 +650,7 @@ static void *client_idle(void *arg) {
 }
 
 static void test_idle_timeout(void) {
-  struct sbx_httpd_config cfg = {.idle_timeout_s = 1,
-                                 .header_deadline_s = 30};
+  struct sbx_httpd_config cfg = {.idle_timeout_s = 1, .header_deadline_s = 30};
   run_with(cfg, client_idle);
 }
 
@@ -718,9 +736,8 @@ static void *client_parallel(void *arg) {
 }
 
 static void test_slowloris_parallel(void) {
-  struct sbx_httpd_config cfg = {.max_body_bytes = 1000,
-                                 .idle_timeout_s = 5,
-                                 .header_deadline_s = 1};
+  struct sbx_httpd_config cfg = {
+      .max_body_bytes = 1000, .idle_timeout_s = 5, .header_deadline_s = 1};
   run_with(cfg, client_parallel);
 }
 
@@ -744,8 +761,7 @@ static void *client_streams(void *arg) {
 
   /* a client leaving an idle stream is noticed without any write */
   fd = tcp_connect(s->port, 0);
-  CHECK_EQ_INT(send_str(fd, "GET /stream-hold HTTP/1.1\r\nHost: x\r\n\r\n"),
-               0);
+  CHECK_EQ_INT(send_str(fd, "GET /stream-hold HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   CHECK(recv(fd, tmp, sizeof(tmp), 0) > 0);
   close(fd);
   CHECK(wait_for(&s->gone, 1, 10000));
@@ -790,11 +806,9 @@ static void *client_stop(void *arg) {
   idle = tcp_connect(s->port, 0); /* an idle keep-alive connection */
   CHECK_EQ_INT(send_str(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   CHECK_EQ_INT(read_resp(idle, &rp), 0);
-  CHECK_EQ_INT(send_str(st, "GET /stream-hold HTTP/1.1\r\nHost: x\r\n\r\n"),
-               0);
+  CHECK_EQ_INT(send_str(st, "GET /stream-hold HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   CHECK(recv(st, tmp, sizeof(tmp), 0) > 0);
-  CHECK_EQ_INT(send_str(sl, "GET /slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n"),
-               0);
+  CHECK_EQ_INT(send_str(sl, "GET /slow?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
   sleep_ms(50);
   srv_stop(s);
   /* the stream's close callback said goodbye and ended it */
