@@ -195,15 +195,20 @@ static void flush_second(struct sbx_engine *e) {
   e->sec_index++;
 }
 
+static void report_progress(struct sbx_engine *e, int64_t now);
+
 /* Moves from warm-up to measurement, and from measurement to draining once
  * both minimums hold or the maximum duration has passed. t is the time the
- * decision is about: an arrival's scheduled time, or now. */
+ * decision is about: an arrival's scheduled time, or now. A phase change is
+ * reported at once, so that even a phase shorter than the progress tick
+ * reaches the watchers. */
 static void advance(struct sbx_engine *e, int64_t t) {
   const Sbx__V1__Load *ld = e->load;
   int64_t elapsed;
   if (e->phase == PH_WARMUP && t >= e->measure_start) {
     e->phase = PH_MEASURE;
     e->st.measure_start_ns = e->measure_start;
+    report_progress(e, now_ns());
   }
   if (e->phase != PH_MEASURE)
     return;
@@ -215,6 +220,7 @@ static void advance(struct sbx_engine *e, int64_t t) {
     e->phase = PH_DRAIN;
     e->st.measure_end_ns = t;
     arm_arrival(e, 0);
+    report_progress(e, now_ns());
   }
 }
 

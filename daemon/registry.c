@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -602,6 +603,12 @@ static int check_url(const char *url, struct sbx_diag *diag) {
                        "https:// URL, e.g. http://127.0.0.1:8080");
     return SBX_EINVAL;
   }
+  if (url[strncmp(url, "http://", 7) == 0 ? 7 : 8] == '\0' ||
+      url[strncmp(url, "http://", 7) == 0 ? 7 : 8] == '/') {
+    sbx_diag_set(diag, "product.endpoint.url: no host after the scheme; "
+                       "write e.g. http://127.0.0.1:8080");
+    return SBX_EINVAL;
+  }
   if (strlen(url) > 2048) {
     sbx_diag_set(diag, "product.endpoint.url: longer than 2048 bytes");
     return SBX_EINVAL;
@@ -632,8 +639,14 @@ int sbx_registry_register(struct sbx_store *st, const char *data_dir,
                        "and an endpoint or a plugin library");
     return SBX_EINVAL;
   }
-  snprintf(id, sizeof(id), "%.64s/%.64s@%.64s", in->vendor, in->name,
-           in->version);
+  /* No precision: a part over 64 characters must fail the check below,
+   * not pass it truncated and be stored under an id that is not its own. */
+  if ((size_t)snprintf(id, sizeof(id), "%s/%s@%s", in->vendor, in->name,
+                       in->version) >= sizeof(id)) {
+    sbx_diag_set(diag, "product: vendor, name and version are at most 64 "
+                       "characters each");
+    return SBX_EINVAL;
+  }
   if ((rc = sbx_registry_parse_product_id(id, NULL, 0, diag)) != 0)
     return rc;
   /* Copy through the wire format: the stored record is exactly what we
@@ -659,7 +672,23 @@ int sbx_registry_register(struct sbx_store *st, const char *data_dir,
       goto out;
     rc = SBX_EINVAL;
     for (i = 0; i < p->endpoint->n_headers; i++) {
+      static const char *const framing[] = {"Content-Length", "Host",
+                                            "Connection", "Transfer-Encoding"};
       const Sbx__V1__Header *h = p->endpoint->headers[i];
+      size_t k;
+      for (k = 0; k < sizeof(framing) / sizeof(framing[0]); k++)
+        if (strcasecmp(h->name, framing[k]) == 0) {
+          sbx_diag_set(diag, "product.endpoint.headers[%zu]: %s is set by "
+                             "the harness itself; remove it", i, framing[k]);
+          goto out;
+        }
+      if (strcasecmp(h->name, "Authorization") == 0 &&
+          p->endpoint->secret[0] != '\0') {
+        sbx_diag_set(diag, "product.endpoint.headers[%zu]: Authorization "
+                           "would be sent twice: the secret is sent as "
+                           "Authorization: Bearer; drop one of them", i);
+        goto out;
+      }
       if (!sbx_http_is_token(h->name) || !sbx_http_is_field_value(h->value)) {
         sbx_diag_set(diag, "product.endpoint.headers[%zu]: \"%.64s\" is not a "
                            "valid header name, or its value holds control "

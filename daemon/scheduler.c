@@ -370,10 +370,10 @@ static void start_run(struct sbx_sched *s, uint64_t id) {
   LOG(s, "info", "run_start", "run=%llu scenario=%s product=%s client=%s",
       (unsigned long long)id, j->run->scenario, j->run->product,
       j->run->client);
-  emit_state(s, j->run);
   j->next = s->jobs;
   s->jobs = j;
   s->n_running++;
+  emit_state(s, j->run);
 }
 
 static void on_kick(uv_idle_t *h) {

@@ -137,6 +137,15 @@ static int decode_key_text(const unsigned char *text, size_t n, uint8_t *out,
           0 &&
       got == out_len && end == (const char *)text + n)
     return 0;
+  /* libsodium 1.0.18 takes any byte >= 0x80 for a base64 digit: only
+   * the two alphabets (and padding) may reach it. */
+  for (i = 0; i < n; i++) {
+    unsigned char c = text[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+          (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '-' ||
+          c == '_' || c == '='))
+      return -1;
+  }
   for (i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
     if (sodium_base642bin(out, out_len, (const char *)text, n, NULL, &got, &end,
                           variants[i]) == 0 &&

@@ -78,8 +78,8 @@ static int pae_verifies(const Sbx__V1__Signature *sig, const char *type,
   hlen += (size_t)snprintf((char *)msg + hlen, 32, " %zu ", body->len);
   if (body->len > 0)
     memcpy(msg + hlen, body->data, body->len);
-  ok = crypto_sign_verify_detached(sig->sig.data, msg, hlen + body->len,
-                                   key) == 0;
+  ok = crypto_sign_verify_detached(sig->sig.data, msg, hlen + body->len, key) ==
+       0;
   free(msg);
   return ok;
 }

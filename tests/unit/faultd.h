@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "sbx/v1/common.pb-c.h"
@@ -38,6 +39,8 @@ static int faultd_start(void) {
   if (pid < 0)
     return -1;
   if (pid == 0) {
+    /* The server dies with the test, even a test killed mid-way. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(fds[1], 1);
     close(fds[0]);
     close(fds[1]);

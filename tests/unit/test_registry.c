@@ -245,9 +245,9 @@ static void test_publish_errors(void) {
   CHECK_EQ_INT(rc, SBX_EDATASET);
   CHECK(d.msg[0] != '\0');
   /* A case without the path the interface needs is the cross-check's. */
-  rc = publish(spec_of("bad", "1"),
-               "{\"id\":\"a\",\"expect\":{\"status\":200}}\n", NULL, 0, &si,
-               &d);
+  rc =
+      publish(spec_of("bad", "1"),
+              "{\"id\":\"a\",\"expect\":{\"status\":200}}\n", NULL, 0, &si, &d);
   CHECK(rc == SBX_EDATASET || rc == SBX_ESPEC);
   CHECK(d.msg[0] != '\0');
 
@@ -281,16 +281,16 @@ static void test_private(void) {
   info_free(si);
   si = NULL;
   /* Publishing the same three files again is idempotent. */
-  CHECK_EQ_INT(publish(spec_of("secret", "1.0.0"), ds2, ds_private, 0, NULL, &d),
-               0);
-
   CHECK_EQ_INT(
-      sbx_registry_bytes(store, "secret@1.0.0", "private", &buf, &len), 0);
+      publish(spec_of("secret", "1.0.0"), ds2, ds_private, 0, NULL, &d), 0);
+
+  CHECK_EQ_INT(sbx_registry_bytes(store, "secret@1.0.0", "private", &buf, &len),
+               0);
   CHECK(len == strlen(ds_private) && memcmp(buf, ds_private, len) == 0);
   free(buf);
 
-  CHECK_EQ_INT(sbx_registry_load(store, "secret@1.0.0", 0, &sc_pub, &ds_pub, &d),
-               0);
+  CHECK_EQ_INT(
+      sbx_registry_load(store, "secret@1.0.0", 0, &sc_pub, &ds_pub, &d), 0);
   rc = sbx_registry_load(store, "secret@1.0.0", 1, &sc_priv, &ds_priv, &d);
   if (rc != 0)
     fprintf(stderr, "load private: %s\n", d.msg);
@@ -301,8 +301,8 @@ static void test_private(void) {
     CHECK_EQ_STR(sc_priv->name, "secret");
     CHECK_EQ_INT(sc_pub->digest.len, SBX_SHA256_BYTES);
     CHECK_EQ_INT(sc_priv->digest.len, SBX_SHA256_BYTES);
-    CHECK(memcmp(sc_pub->digest.data, sc_priv->digest.data,
-                 SBX_SHA256_BYTES) != 0);
+    CHECK(memcmp(sc_pub->digest.data, sc_priv->digest.data, SBX_SHA256_BYTES) !=
+          0);
     CHECK_EQ_INT(sc_priv->dataset->case_count, 5);
   }
   sbx_scenario_free(sc_pub);
@@ -312,8 +312,8 @@ static void test_private(void) {
 
   /* The public digest of the info is the one a public run loads. */
   CHECK_EQ_INT(sbx_registry_find_scenario(store, "secret@1.0.0", &si, &d), 0);
-  CHECK_EQ_INT(sbx_registry_load(store, "secret@1.0.0", 0, &sc_pub, &ds_pub, &d),
-               0);
+  CHECK_EQ_INT(
+      sbx_registry_load(store, "secret@1.0.0", 0, &sc_pub, &ds_pub, &d), 0);
   if (si != NULL && sc_pub != NULL)
     CHECK(si->digest.len == sc_pub->digest.len &&
           memcmp(si->digest.data, sc_pub->digest.data, si->digest.len) == 0);
@@ -579,25 +579,30 @@ static void endpoint_req(struct endpoint_req *e, const char *vendor,
   e->rq.product = &e->p;
 }
 
-static int reg(const Sbx__V1__RegisterProductRequest *rq, Sbx__V1__Product **out,
-               struct sbx_diag *d) {
+static int reg(const Sbx__V1__RegisterProductRequest *rq,
+               Sbx__V1__Product **out, struct sbx_diag *d) {
   d->msg[0] = '\0';
   return sbx_registry_register(store, data_dir, rq, out, d);
 }
 
 static void test_register_endpoint(void) {
   static const char *const bad_urls[] = {
-      "127.0.0.1:8080",        "ftp://127.0.0.1/",     "HTTP-ish",
-      "",                      "http://127.0.0.1/a b", "http://127.0.0.1/\ta",
-      "http://127.0.0.1/\x01", "http://127.0.0.1/\x7f",
+      "127.0.0.1:8080",
+      "ftp://127.0.0.1/",
+      "HTTP-ish",
+      "",
+      "http://127.0.0.1/a b",
+      "http://127.0.0.1/\ta",
+      "http://127.0.0.1/\x01",
+      "http://127.0.0.1/\x7f",
       "http://127.0.0.1/a\r\nX-Evil: 1",
   };
   static const struct {
     const char *name, *value;
   } bad_headers[] = {
-      {"", "v"},          {"Bad Name", "v"}, {"X:Y", "v"},
-      {"X-A\r\n", "v"},   {"X(a)", "v"},     {"X-Ok", "a\r\nX-Evil: 1"},
-      {"X-Ok", "a\nb"},   {"X-Ok", "\x7f"},
+      {"", "v"},        {"Bad Name", "v"}, {"X:Y", "v"},
+      {"X-A\r\n", "v"}, {"X(a)", "v"},     {"X-Ok", "a\r\nX-Evil: 1"},
+      {"X-Ok", "a\nb"}, {"X-Ok", "\x7f"},
   };
   struct endpoint_req e;
   Sbx__V1__Product *out = NULL, *got = NULL;

@@ -37,9 +37,9 @@ enum { K_STATE, K_PROGRESS, K_RESULT, K_FINISHED };
 struct rec {
   uint64_t run;
   int kind;
-  int state;       /* K_STATE: the state; K_PROGRESS: the phase */
-  uint32_t pos;    /* sbx_sched_position of env.watch at that moment */
-  int verify_rc;   /* K_RESULT: the signed result against the key */
+  int state;     /* K_STATE: the state; K_PROGRESS: the phase */
+  uint32_t pos;  /* sbx_sched_position of env.watch at that moment */
+  int verify_rc; /* K_RESULT: the signed result against the key */
 };
 
 struct fin {
@@ -69,7 +69,7 @@ struct env {
   struct fin fin[MAX_FIN];
   size_t n_fin;
   unsigned max_running;
-  uint64_t watch;      /* run whose queue position events record */
+  uint64_t watch;       /* run whose queue position events record */
   int progress_lookups; /* sbx_sched_progress found the run's progress */
   int stopped;
 };
@@ -96,8 +96,8 @@ static struct rec *add_rec(struct env *e, uint64_t run, int kind, int state) {
   r->run = run;
   r->kind = kind;
   r->state = state;
-  r->pos = e->s != NULL && e->watch != 0 ? sbx_sched_position(e->s, e->watch)
-                                         : 0;
+  r->pos =
+      e->s != NULL && e->watch != 0 ? sbx_sched_position(e->s, e->watch) : 0;
   return r;
 }
 
@@ -118,9 +118,8 @@ static void on_event(const Sbx__V1__RunEvent *ev, void *arg) {
   case SBX__V1__RUN_EVENT__EVENT_RESULT:
     r = add_rec(e, ev->run_id, K_RESULT, 0);
     if (r != NULL)
-      r->verify_rc = sbx_sign_verify(ev->result,
-                                     sbx_signer_public_key(e->signer), NULL,
-                                     NULL);
+      r->verify_rc = sbx_sign_verify(
+          ev->result, sbx_signer_public_key(e->signer), NULL, NULL);
     break;
   default:
     add_rec(e, ev->run_id, -1, 0);
@@ -134,8 +133,8 @@ static void be64(uint8_t k[8], uint64_t v) {
 }
 
 static void on_finished(const Sbx__V1__Run *run, const Sbx__V1__Result *res,
-                        const Sbx__V1__SignedResult *sr, const uint8_t *sr_bytes,
-                        size_t sr_len, void *arg) {
+                        const Sbx__V1__SignedResult *sr,
+                        const uint8_t *sr_bytes, size_t sr_len, void *arg) {
   struct env *e = arg;
   struct fin *f;
   Sbx__V1__Run *stored = NULL;
@@ -225,21 +224,20 @@ static void on_log(void *arg, const char *level, const char *event,
 
 /* ---- set-up ---- */
 
-static const char tiny_spec[] =
-    "name: tiny\n"
-    "version: \"1.0.0\"\n"
-    "title: Tiny\n"
-    "interface:\n"
-    "  kind: http\n"
-    "  path: \"{path}\"\n"
-    "dataset:\n"
-    "  path: d.jsonl\n"
-    "load:\n"
-    "  model: closed\n"
-    "  concurrency: 2\n"
-    "  warmup: 0s\n"
-    "  min_duration: 200ms\n"
-    "  timeout: 2s\n";
+static const char tiny_spec[] = "name: tiny\n"
+                                "version: \"1.0.0\"\n"
+                                "title: Tiny\n"
+                                "interface:\n"
+                                "  kind: http\n"
+                                "  path: \"{path}\"\n"
+                                "dataset:\n"
+                                "  path: d.jsonl\n"
+                                "load:\n"
+                                "  model: closed\n"
+                                "  concurrency: 2\n"
+                                "  warmup: 0s\n"
+                                "  min_duration: 200ms\n"
+                                "  timeout: 2s\n";
 
 static const char tiny_ds[] =
     "{\"id\":\"a\",\"path\":\"/ok/a\",\"expect\":{\"status\":200,"
@@ -249,22 +247,21 @@ static const char tiny_ds[] =
 
 /* A minute of measuring, about 100 requests a second: only ever canceled
  * or stopped. */
-static const char slow_spec[] =
-    "name: slow\n"
-    "version: \"1.0.0\"\n"
-    "title: Slow\n"
-    "interface:\n"
-    "  kind: http\n"
-    "  path: \"{path}\"\n"
-    "dataset:\n"
-    "  path: d.jsonl\n"
-    "load:\n"
-    "  model: closed\n"
-    "  concurrency: 1\n"
-    "  warmup: 0s\n"
-    "  min_duration: 60s\n"
-    "  max_duration: 120s\n"
-    "  timeout: 2s\n";
+static const char slow_spec[] = "name: slow\n"
+                                "version: \"1.0.0\"\n"
+                                "title: Slow\n"
+                                "interface:\n"
+                                "  kind: http\n"
+                                "  path: \"{path}\"\n"
+                                "dataset:\n"
+                                "  path: d.jsonl\n"
+                                "load:\n"
+                                "  model: closed\n"
+                                "  concurrency: 1\n"
+                                "  warmup: 0s\n"
+                                "  min_duration: 60s\n"
+                                "  max_duration: 120s\n"
+                                "  timeout: 2s\n";
 
 static const char slow_ds[] =
     "{\"id\":\"a\",\"path\":\"/slow/10/a\",\"expect\":{\"status\":200,"
@@ -390,9 +387,8 @@ static void env_sched(struct env *e, unsigned lanes) {
                                   .on_finished = on_finished,
                                   .log = on_log,
                                   .arg = e};
-  CHECK_EQ_INT(sbx_sched_open(&e->loop, e->store, e->signer, &cfg, &hooks,
-                              &e->s),
-               0);
+  CHECK_EQ_INT(
+      sbx_sched_open(&e->loop, e->store, e->signer, &cfg, &hooks, &e->s), 0);
 }
 
 static void on_stopped(void *arg) {
@@ -422,8 +418,9 @@ static void env_close(struct env *e) {
 
 /* Stores a QUEUED run of scenario for product as api.c's new_run does
  * (state may differ, to plant what a crash leaves). Returns its id. */
-static uint64_t store_run(struct env *e, const char *scenario,
-                          const char *product, Sbx__V1__RunState state) {
+static uint64_t store_run_ov(struct env *e, const char *scenario,
+                             const char *product, Sbx__V1__RunState state,
+                             const Sbx__V1__LoadOverrides *o) {
   Sbx__V1__Run run = SBX__V1__RUN__INIT;
   Sbx__V1__LoadOverrides ov = SBX__V1__LOAD_OVERRIDES__INIT;
   Sbx__V1__ScenarioInfo *si = NULL;
@@ -442,6 +439,8 @@ static uint64_t store_run(struct env *e, const char *scenario,
   run.vendor = vendor;
   run.dataset = "public";
   run.requested_by = "test-token";
+  if (o != NULL)
+    ov = *o;
   run.requested = &ov;
   run.state = state;
   run.published = 1;
@@ -450,6 +449,11 @@ static uint64_t store_run(struct env *e, const char *scenario,
   if (si != NULL)
     sbx__v1__scenario_info__free_unpacked(si, NULL);
   return run.id;
+}
+
+static uint64_t store_run(struct env *e, const char *scenario,
+                          const char *product, Sbx__V1__RunState state) {
+  return store_run_ov(e, scenario, product, state, NULL);
 }
 
 static uint64_t queue_run(struct env *e, const char *scenario,
@@ -967,6 +971,70 @@ static void test_stop(void) {
   env_close(&e);
 }
 
+/* The overrides a run asked for are applied when it starts, and recorded
+ * in the run and its signed result. */
+static void test_overrides(void) {
+  Sbx__V1__LoadOverrides in = SBX__V1__LOAD_OVERRIDES__INIT;
+  struct sbx_load_overrides o;
+  struct env e;
+  Sbx__V1__Run *run = NULL;
+  Sbx__V1__Result *res = NULL;
+  uint64_t id;
+
+  /* The conversion: zero keeps the spec's value, zero_warmup asks for 0. */
+  sbx_sched_overrides(NULL, &o);
+  CHECK(!o.has_warmup && !o.has_seed && !o.has_min_cases &&
+        o.min_duration_us == 0);
+  in.zero_warmup = 1;
+  in.seed = 7;
+  in.min_cases = 3;
+  in.concurrency = 4;
+  in.rate = 12.5;
+  in.timeout_us = 1000;
+  sbx_sched_overrides(&in, &o);
+  CHECK(o.has_warmup && o.warmup_us == 0);
+  CHECK(o.has_seed && o.seed == 7);
+  CHECK(o.has_min_cases && o.min_cases == 3);
+  CHECK(o.concurrency == 4 && o.rate == 12.5 && o.timeout_us == 1000);
+  in.zero_warmup = 0;
+  in.warmup_us = 5;
+  sbx_sched_overrides(&in, &o);
+  CHECK(o.has_warmup && o.warmup_us == 5);
+
+  /* The minute-long scenario, cut to 300 ms by the run's request. */
+  if (env_open(&e) != 0)
+    return;
+  env_sched(&e, 1);
+  CHECK_EQ_INT(sbx_sched_resume(e.s), 0);
+  sbx__v1__load_overrides__init(&in);
+  in.min_duration_us = 300000;
+  in.max_duration_us = 300000;
+  in.seed = 99;
+  id = store_run_ov(&e, "slow@1.0.0", "acme/web@1", S(QUEUED), &in);
+  CHECK_EQ_INT(sbx_sched_enqueue(e.s, id), 0);
+  CHECK(run_until(&e, finished, 1));
+  CHECK(fin_of(&e, id) != NULL && fin_of(&e, id)->state == S(DONE));
+  CHECK_EQ_INT(sbx_store_get_run(e.store, id, &run), 0);
+  if (run != NULL) {
+    CHECK(run->load != NULL && run->load->min_duration_us == 300000 &&
+          run->load->seed == 99);
+    CHECK_EQ_INT(run->n_overrides, 3);
+    sbx__v1__run__free_unpacked(run, NULL);
+  }
+  CHECK_EQ_INT(sbx_store_get_result(e.store, id, &res), 0);
+  if (res != NULL) {
+    int seen = 0;
+    for (size_t i = 0; i < res->n_overrides; i++)
+      seen += strncmp(res->overrides[i], "load.min_duration=", 18) == 0 ||
+              strcmp(res->overrides[i], "load.seed=99") == 0;
+    CHECK_EQ_INT(seen, 2);
+    CHECK_EQ_INT(res->seed, 99);
+    sbx__v1__result__free_unpacked(res, NULL);
+  }
+  env_stop(&e);
+  env_close(&e);
+}
+
 /* Stopping an idle scheduler calls back at once, once. */
 static void test_stop_idle(void) {
   struct env e;
@@ -997,6 +1065,7 @@ int main(void) {
   test_resume();
   test_errors();
   test_stop();
+  test_overrides();
   test_stop_idle();
   faultd_stop();
   return TEST_RESULT();
