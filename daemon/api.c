@@ -116,6 +116,55 @@ static int can_read_product(const struct caller *who, const char *vendor) {
          strcmp(vendor, vendor_of(who)) == 0;
 }
 
+/* A deep copy of m through the wire format (the records are small), so
+ * that it can be freed with protobuf_c_message_free_unpacked. */
+static ProtobufCMessage *copy_msg(const ProtobufCMessage *m) {
+  size_t len = protobuf_c_message_get_packed_size(m);
+  uint8_t *buf = malloc(len ? len : 1);
+  ProtobufCMessage *cp;
+  if (buf == NULL)
+    return NULL;
+  protobuf_c_message_pack(m, buf);
+  cp = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+  free(buf);
+  return cp;
+}
+
+/* A growing array of message copies, the shape of every listing. */
+struct msg_list {
+  void **v;
+  size_t n, cap;
+  int oom;
+};
+
+/* Appends a copy of m; returns it, or NULL (and sets oom) when out of
+ * memory. */
+static void *push_copy(struct msg_list *l, const ProtobufCMessage *m) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 16;
+    void **nv = realloc(l->v, cap * sizeof(*nv));
+    if (nv == NULL) {
+      l->oom = 1;
+      return NULL;
+    }
+    l->v = nv;
+    l->cap = cap;
+  }
+  if ((l->v[l->n] = copy_msg(m)) == NULL) {
+    l->oom = 1;
+    return NULL;
+  }
+  return l->v[l->n++];
+}
+
+static void free_list(struct msg_list *l) {
+  size_t i;
+  for (i = 0; i < l->n; i++)
+    protobuf_c_message_free_unpacked(l->v[i], NULL);
+  free(l->v);
+  memset(l, 0, sizeof(*l));
+}
+
 /* ---- scenarios ---- */
 
 static void redact_info(const struct caller *who, Sbx__V1__ScenarioInfo *si) {
@@ -149,34 +198,16 @@ static void h_publish(struct sbx_connect_call *c, const ProtobufCMessage *m,
 }
 
 struct info_list {
-  Sbx__V1__ScenarioInfo **v;
-  size_t n;
+  struct msg_list l;
   const struct caller *who;
-  int oom;
 };
 
 static int add_info(const Sbx__V1__ScenarioInfo *si, void *arg) {
-  struct info_list *l = arg;
-  size_t len = sbx__v1__scenario_info__get_packed_size(si);
-  uint8_t *buf = malloc(len ? len : 1);
-  Sbx__V1__ScenarioInfo **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-  if (buf == NULL || nv == NULL) {
-    free(buf);
-    if (nv != NULL)
-      l->v = nv;
-    l->oom = 1;
+  struct info_list *il = arg;
+  Sbx__V1__ScenarioInfo *cp = push_copy(&il->l, &si->base);
+  if (cp == NULL)
     return 1;
-  }
-  l->v = nv;
-  sbx__v1__scenario_info__pack(si, buf);
-  l->v[l->n] = sbx__v1__scenario_info__unpack(NULL, len, buf);
-  free(buf);
-  if (l->v[l->n] == NULL) {
-    l->oom = 1;
-    return 1;
-  }
-  redact_info(l->who, l->v[l->n]);
-  l->n++;
+  redact_info(il->who, cp);
   return 0;
 }
 
@@ -185,27 +216,23 @@ static void h_list_scenarios(struct sbx_connect_call *c,
   struct sbx_daemon *d = arg;
   const Sbx__V1__ListScenariosRequest *rq = (const void *)m;
   Sbx__V1__ListScenariosResponse resp = SBX__V1__LIST_SCENARIOS_RESPONSE__INIT;
-  struct info_list l = {NULL, 0, NULL, 0};
+  struct info_list il;
   struct caller who;
-  size_t i;
   int rc;
 
   if (admit(d, c, R_ALL, &who) != 0)
     return;
-  l.who = &who;
-  rc = sbx_registry_list_scenarios(d->store, rq->name, add_info, &l);
-  if (rc != 0 && !l.oom) {
-    fail_err(c, rc, NULL);
-  } else if (l.oom) {
-    sbx_connect_fail(c, SBX_CONNECT_RESOURCE_EXHAUSTED, "out of memory");
+  memset(&il, 0, sizeof(il));
+  il.who = &who;
+  rc = sbx_registry_list_scenarios(d->store, rq->name, add_info, &il);
+  if (il.l.oom || rc != 0) {
+    fail_err(c, il.l.oom ? SBX_ENOMEM : rc, NULL);
   } else {
-    resp.scenarios = l.v;
-    resp.n_scenarios = l.n;
+    resp.scenarios = (Sbx__V1__ScenarioInfo **)il.l.v;
+    resp.n_scenarios = il.l.n;
     sbx_connect_reply(c, &resp.base);
   }
-  for (i = 0; i < l.n; i++)
-    sbx__v1__scenario_info__free_unpacked(l.v[i], NULL);
-  free(l.v);
+  free_list(&il.l);
   release(&who);
 }
 
@@ -318,41 +345,18 @@ out:
 }
 
 struct prod_list {
-  Sbx__V1__Product **v;
-  size_t n;
+  struct msg_list l;
   const struct caller *who;
-  int oom;
 };
 
-static Sbx__V1__Product *copy_product(const Sbx__V1__Product *p) {
-  size_t len = sbx__v1__product__get_packed_size(p);
-  uint8_t *buf = malloc(len ? len : 1);
-  Sbx__V1__Product *cp;
-  if (buf == NULL)
-    return NULL;
-  sbx__v1__product__pack(p, buf);
-  cp = sbx__v1__product__unpack(NULL, len, buf);
-  free(buf);
-  return cp;
-}
-
 static int add_product(const Sbx__V1__Product *p, void *arg) {
-  struct prod_list *l = arg;
-  Sbx__V1__Product **nv;
-  if (!can_read_product(l->who, p->vendor))
+  struct prod_list *pl = arg;
+  Sbx__V1__Product *cp;
+  if (!can_read_product(pl->who, p->vendor))
     return 0;
-  nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-  if (nv == NULL) {
-    l->oom = 1;
+  if ((cp = push_copy(&pl->l, &p->base)) == NULL)
     return 1;
-  }
-  l->v = nv;
-  if ((l->v[l->n] = copy_product(p)) == NULL) {
-    l->oom = 1;
-    return 1;
-  }
-  redact_product(l->who, l->v[l->n]);
-  l->n++;
+  redact_product(pl->who, cp);
   return 0;
 }
 
@@ -361,9 +365,8 @@ static void h_list_products(struct sbx_connect_call *c,
   struct sbx_daemon *d = arg;
   const Sbx__V1__ListProductsRequest *rq = (const void *)m;
   Sbx__V1__ListProductsResponse resp = SBX__V1__LIST_PRODUCTS_RESPONSE__INIT;
-  struct prod_list l = {NULL, 0, NULL, 0};
+  struct prod_list pl;
   struct caller who;
-  size_t i;
   int rc;
 
   if (admit(d, c, R_ADMIN | R_PUBLISHER | R_EVALUATOR | R_VIEWER | R_VENDOR,
@@ -377,20 +380,17 @@ static void h_list_products(struct sbx_connect_call *c,
                      vendor_of(&who));
     goto out;
   }
-  l.who = &who;
-  rc = sbx_registry_list_products(d->store, rq->vendor, add_product, &l);
-  if (l.oom)
-    sbx_connect_fail(c, SBX_CONNECT_RESOURCE_EXHAUSTED, "out of memory");
-  else if (rc != 0)
-    fail_err(c, rc, NULL);
-  else {
-    resp.products = l.v;
-    resp.n_products = l.n;
+  memset(&pl, 0, sizeof(pl));
+  pl.who = &who;
+  rc = sbx_registry_list_products(d->store, rq->vendor, add_product, &pl);
+  if (pl.l.oom || rc != 0) {
+    fail_err(c, pl.l.oom ? SBX_ENOMEM : rc, NULL);
+  } else {
+    resp.products = (Sbx__V1__Product **)pl.l.v;
+    resp.n_products = pl.l.n;
     sbx_connect_reply(c, &resp.base);
   }
-  for (i = 0; i < l.n; i++)
-    sbx__v1__product__free_unpacked(l.v[i], NULL);
-  free(l.v);
+  free_list(&pl.l);
 out:
   release(&who);
 }
@@ -650,25 +650,13 @@ static void h_get_run(struct sbx_connect_call *c, const ProtobufCMessage *m,
 }
 
 struct run_list {
-  Sbx__V1__Run **v;
-  size_t n, cap;
+  struct msg_list l;
   const struct caller *who;
   const char *scenario, *product, *match_id;
   Sbx__V1__RunState state;
-  int oom;
 };
 
-static Sbx__V1__Run *copy_run(const Sbx__V1__Run *r) {
-  size_t len = sbx__v1__run__get_packed_size(r);
-  uint8_t *buf = malloc(len ? len : 1);
-  Sbx__V1__Run *cp;
-  if (buf == NULL)
-    return NULL;
-  sbx__v1__run__pack(r, buf);
-  cp = sbx__v1__run__unpack(NULL, len, buf);
-  free(buf);
-  return cp;
-}
+#define RUNS(rl) ((Sbx__V1__Run **)(rl)->l.v)
 
 /* Matches "name" against "name@version" or the whole id. */
 static int scenario_matches(const char *want, const char *have) {
@@ -688,35 +676,15 @@ static int add_run(const Sbx__V1__Run *r, void *arg) {
       (l->match_id[0] != '\0' && strcmp(l->match_id, r->match_id) != 0) ||
       (l->state != 0 && l->state != r->state))
     return 0;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-    Sbx__V1__Run **nv = realloc(l->v, cap * sizeof(*nv));
-    if (nv == NULL) {
-      l->oom = 1;
-      return 1;
-    }
-    l->v = nv;
-    l->cap = cap;
-  }
-  if ((l->v[l->n] = copy_run(r)) == NULL) {
-    l->oom = 1;
-    return 1;
-  }
-  l->n++;
-  return 0;
+  return push_copy(&l->l, &r->base) == NULL;
 }
 
-static void free_runs(struct run_list *l) {
-  size_t i;
-  for (i = 0; i < l->n; i++)
-    sbx__v1__run__free_unpacked(l->v[i], NULL);
-  free(l->v);
-}
+static void free_runs(struct run_list *l) { free_list(&l->l); }
 
 /* Collects the runs who may see, oldest first. */
 static int collect_runs(struct sbx_daemon *d, struct run_list *l) {
   int rc = sbx_store_list_runs(d->store, add_run, l);
-  return l->oom ? SBX_ENOMEM : rc;
+  return l->l.oom ? SBX_ENOMEM : rc;
 }
 
 static uint32_t list_limit(uint32_t limit) {
@@ -746,16 +714,18 @@ static void h_list_runs(struct sbx_connect_call *c, const ProtobufCMessage *m,
   if (rc != 0) {
     fail_err(c, rc, NULL);
   } else {
+    Sbx__V1__Run **v = RUNS(&l);
+    size_t n = l.l.n;
     /* Newest first. */
-    for (i = 0; i < l.n / 2; i++) {
-      Sbx__V1__Run *t = l.v[i];
-      l.v[i] = l.v[l.n - 1 - i];
-      l.v[l.n - 1 - i] = t;
+    for (i = 0; i < n / 2; i++) {
+      Sbx__V1__Run *t = v[i];
+      v[i] = v[n - 1 - i];
+      v[n - 1 - i] = t;
     }
-    for (i = 0; i < l.n; i++)
-      l.v[i]->queue_position = sbx_sched_position(d->sched, l.v[i]->id);
-    resp.runs = l.v;
-    resp.n_runs = l.n < limit ? l.n : limit;
+    for (i = 0; i < n; i++)
+      v[i]->queue_position = sbx_sched_position(d->sched, v[i]->id);
+    resp.runs = v;
+    resp.n_runs = n < limit ? n : limit;
     sbx_connect_reply(c, &resp.base);
   }
   free_runs(&l);
@@ -1150,8 +1120,8 @@ static void h_get_match(struct sbx_connect_call *c, const ProtobufCMessage *m,
     fail_err(c, rc, NULL);
     goto out;
   }
-  resp.runs = l.v;
-  resp.n_runs = l.n;
+  resp.runs = RUNS(&l);
+  resp.n_runs = l.l.n;
   sbx_connect_reply(c, &resp.base);
 out:
   free_runs(&l);
@@ -1272,12 +1242,12 @@ static int summaries(struct sbx_daemon *d, struct run_list *l,
                      const char *vendor, Sbx__V1__Verdict verdict,
                      int published_only, uint32_t limit, struct sum_list *out) {
   size_t i;
-  out->v = calloc(l->n ? l->n : 1, sizeof(*out->v));
+  out->v = calloc(l->l.n ? l->l.n : 1, sizeof(*out->v));
   out->n = 0;
   if (out->v == NULL)
     return SBX_ENOMEM;
-  for (i = l->n; i-- > 0 && out->n < limit;) {
-    const Sbx__V1__Run *run = l->v[i];
+  for (i = l->l.n; i-- > 0 && out->n < limit;) {
+    const Sbx__V1__Run *run = RUNS(l)[i];
     Sbx__V1__ResultSummary *s;
     if (run->state != SBX__V1__RUN_STATE__RUN_STATE_DONE &&
         run->state != SBX__V1__RUN_STATE__RUN_STATE_ERROR)
@@ -1474,58 +1444,31 @@ static void h_revoke_token(struct sbx_connect_call *c,
   release(&who);
 }
 
-struct tok_list {
-  Sbx__V1__Token **v;
-  size_t n;
-  int oom;
-};
-
 static int add_token(const Sbx__V1__Token *t, void *arg) {
-  struct tok_list *l = arg;
-  size_t len = sbx__v1__token__get_packed_size(t);
-  uint8_t *buf = malloc(len ? len : 1);
-  Sbx__V1__Token **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
-  if (nv != NULL)
-    l->v = nv;
-  if (buf == NULL || nv == NULL) {
-    free(buf);
-    l->oom = 1;
-    return 1;
-  }
-  sbx__v1__token__pack(t, buf);
-  l->v[l->n] = sbx__v1__token__unpack(NULL, len, buf);
-  free(buf);
-  if (l->v[l->n] == NULL) {
-    l->oom = 1;
-    return 1;
-  }
-  l->n++;
-  return 0;
+  return push_copy(arg, &t->base) == NULL;
 }
 
 static void h_list_tokens(struct sbx_connect_call *c,
                           const ProtobufCMessage *m, void *arg) {
   struct sbx_daemon *d = arg;
   Sbx__V1__ListTokensResponse resp = SBX__V1__LIST_TOKENS_RESPONSE__INIT;
-  struct tok_list l = {NULL, 0, 0};
+  struct msg_list l;
   struct caller who;
-  size_t i;
   int rc;
   (void)m;
 
   if (admit(d, c, R_ADMIN, &who) != 0)
     return;
+  memset(&l, 0, sizeof(l));
   rc = sbx_auth_list(d->store, add_token, &l);
   if (l.oom || rc != 0) {
     fail_err(c, l.oom ? SBX_ENOMEM : rc, NULL);
   } else {
-    resp.tokens = l.v;
+    resp.tokens = (Sbx__V1__Token **)l.v;
     resp.n_tokens = l.n;
     sbx_connect_reply(c, &resp.base);
   }
-  for (i = 0; i < l.n; i++)
-    sbx__v1__token__free_unpacked(l.v[i], NULL);
-  free(l.v);
+  free_list(&l);
   release(&who);
 }
 

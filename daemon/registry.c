@@ -336,8 +336,7 @@ struct list_ctx {
   size_t nlen;
   int (*cb)(const Sbx__V1__ScenarioInfo *info, void *arg);
   void *arg;
-  /* find: the newest version */
-  Sbx__V1__ScenarioInfo *best;
+  char best_version[MAX_ID]; /* find: the newest version */
   char names[512];
 };
 
@@ -381,25 +380,9 @@ int sbx_registry_list_scenarios(struct sbx_store *st, const char *name,
 
 static int newest(const Sbx__V1__ScenarioInfo *si, void *arg) {
   struct list_ctx *c = arg;
-  size_t n = strlen(c->names);
-  if (n + strlen(si->version) + 3 < sizeof(c->names))
-    snprintf(c->names + n, sizeof(c->names) - n, "%s%s", n ? ", " : "",
-             si->version);
-  if (c->best == NULL || strverscmp(si->version, c->best->version) > 0) {
-    Sbx__V1__ScenarioInfo *copy;
-    size_t len = sbx__v1__scenario_info__get_packed_size(si);
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL)
-      return SBX_ENOMEM;
-    sbx__v1__scenario_info__pack(si, buf);
-    copy = sbx__v1__scenario_info__unpack(NULL, len, buf);
-    free(buf);
-    if (copy == NULL)
-      return SBX_ENOMEM;
-    if (c->best != NULL)
-      sbx__v1__scenario_info__free_unpacked(c->best, NULL);
-    c->best = copy;
-  }
+  if (c->best_version[0] == '\0' ||
+      strverscmp(si->version, c->best_version) > 0)
+    snprintf(c->best_version, sizeof(c->best_version), "%s", si->version);
   return 0;
 }
 
@@ -436,19 +419,19 @@ int sbx_registry_find_scenario(struct sbx_store *st, const char *ref,
   }
   memset(&c, 0, sizeof(c));
   rc = sbx_registry_list_scenarios(st, ref, newest, &c);
-  if (rc != 0) {
-    if (c.best != NULL)
-      sbx__v1__scenario_info__free_unpacked(c.best, NULL);
+  if (rc != 0)
     return rc;
-  }
-  if (c.best == NULL) {
+  if (c.best_version[0] == '\0') {
     sbx_registry_list_scenarios(st, NULL, collect_names, &c);
     sbx_diag_set(diag, "scenario %s is not published; published: %s", ref,
                  c.names[0] ? c.names : "none (publish one first)");
     return SBX_ENOENT;
   }
-  *out = c.best;
-  return 0;
+  {
+    char id[2 * MAX_ID + 2];
+    snprintf(id, sizeof(id), "%s@%s", ref, c.best_version);
+    return get_info(st, id, out);
+  }
 }
 
 int sbx_registry_load(struct sbx_store *st, const char *id, int private_,
