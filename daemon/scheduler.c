@@ -13,11 +13,15 @@
 #include "spec.h"
 #include "store.h"
 
-/* One run being measured. */
+/* One run being measured. The loop thread prepares it and owns everything
+ * but runner and run, which belong to the measuring thread from the START
+ * message until the DONE message. */
 struct job {
   struct job *next;
   struct sbx_sched *s;
   struct sbx_runner *runner;
+  uint64_t id;
+  struct job *mnext; /* the measuring thread's list of live runners */
   Sbx__V1__Run *run;
   Sbx__V1__Scenario *sc;
   struct sbx_dataset *ds;
@@ -28,6 +32,35 @@ struct job {
   int has_progress;
   double last_sent_s;
   int canceled;
+  /* Measuring thread -> loop: filled before DONE is posted. */
+  int status;
+  Sbx__V1__Result *res;
+  struct sbx_diag diag;
+};
+
+/* Messages between the loop thread and the measuring thread. */
+enum {
+  MSG_START,    /* loop -> measuring: job */
+  MSG_CANCEL,   /* loop -> measuring: run id (the job may be gone by then) */
+  MSG_STOP,     /* loop -> measuring: end the thread */
+  MSG_STARTED,  /* measuring -> loop: job */
+  MSG_FAILED,   /* measuring -> loop: job, not started */
+  MSG_PROGRESS, /* measuring -> loop: job, progress */
+  MSG_DONE      /* measuring -> loop: job, ended; the thread let go of it */
+};
+
+struct msg {
+  struct msg *next;
+  int kind;
+  struct job *job;
+  uint64_t id;
+  struct sbx_progress progress;
+};
+
+struct mailbox {
+  uv_mutex_t lock;
+  struct msg *head, *tail;
+  uv_async_t async;
 };
 
 struct sbx_sched {
@@ -49,7 +82,45 @@ struct sbx_sched {
   void *final_arg;
   uv_idle_t kick; /* starts queued runs outside the caller's stack */
   int kick_armed;
+  /* Runs are measured on a thread of their own with its own loop, so that
+   * API calls on the daemon's loop never delay a scheduled arrival. */
+  uv_thread_t thread;
+  uv_loop_t mloop;
+  struct job *mjobs; /* measuring thread only */
+  struct mailbox to_measure; /* async on mloop */
+  struct mailbox to_loop;    /* async on the daemon's loop */
+  int thread_started;
 };
+
+static int post(struct mailbox *mb, int kind, struct job *j,
+                const struct sbx_progress *p) {
+  struct msg *m = calloc(1, sizeof(*m));
+  if (m == NULL)
+    return SBX_ENOMEM;
+  m->kind = kind;
+  m->job = j;
+  m->id = j != NULL ? j->id : 0;
+  if (p != NULL)
+    m->progress = *p;
+  uv_mutex_lock(&mb->lock);
+  if (mb->tail != NULL)
+    mb->tail->next = m;
+  else
+    mb->head = m;
+  mb->tail = m;
+  uv_mutex_unlock(&mb->lock);
+  uv_async_send(&mb->async);
+  return 0;
+}
+
+static struct msg *take_all(struct mailbox *mb) {
+  struct msg *m;
+  uv_mutex_lock(&mb->lock);
+  m = mb->head;
+  mb->head = mb->tail = NULL;
+  uv_mutex_unlock(&mb->lock);
+  return m;
+}
 
 #define LOG(s, level, event, ...)                                             \
   do {                                                                        \
@@ -57,14 +128,15 @@ struct sbx_sched {
       (s)->hooks.log((s)->hooks.arg, level, event, __VA_ARGS__);              \
   } while (0)
 
-static void emit_state(struct sbx_sched *s, const Sbx__V1__Run *run) {
+static void emit_state(struct sbx_sched *s, uint64_t id,
+                       Sbx__V1__RunState state) {
   Sbx__V1__RunEvent ev = SBX__V1__RUN_EVENT__INIT;
   if (s->hooks.on_event == NULL)
     return;
-  ev.run_id = run->id;
+  ev.run_id = id;
   ev.at_unix_ms = sbx_unix_ms();
   ev.event_case = SBX__V1__RUN_EVENT__EVENT_STATE;
-  ev.state = run->state;
+  ev.state = state;
   s->hooks.on_event(&ev, s->hooks.arg);
 }
 
@@ -139,7 +211,7 @@ static void finish(struct sbx_sched *s, Sbx__V1__Run *run,
                                            run->state)
           ->name,
       run->reason[0] ? " reason=" : "", run->reason);
-  emit_state(s, run);
+  emit_state(s, run->id, run->state);
   if (sr != NULL && s->hooks.on_event != NULL) {
     Sbx__V1__RunEvent ev = SBX__V1__RUN_EVENT__INIT;
     ev.run_id = run->id;
@@ -191,6 +263,8 @@ static Sbx__V1__Result *error_result(const Sbx__V1__Run *run,
 
 static void job_free(struct job *j) {
   sbx_runner_free(j->runner);
+  if (j->res != NULL)
+    sbx__v1__result__free_unpacked(j->res, NULL);
   if (j->run != NULL)
     sbx__v1__run__free_unpacked(j->run, NULL);
   sbx_scenario_free(j->sc);
@@ -223,9 +297,90 @@ static void maybe_stopped(struct sbx_sched *s) {
   }
 }
 
-static void on_progress(const struct sbx_progress *p, void *arg) {
+/* ---- the measuring thread ---- */
+
+static void m_on_progress(const struct sbx_progress *p, void *arg) {
   struct job *j = arg;
-  struct sbx_sched *s = j->s;
+  post(&j->s->to_loop, MSG_PROGRESS, j, p);
+}
+
+static void m_unlink(struct sbx_sched *s, struct job *j) {
+  struct job **pp;
+  for (pp = &s->mjobs; *pp != NULL; pp = &(*pp)->mnext)
+    if (*pp == j) {
+      *pp = j->mnext;
+      return;
+    }
+}
+
+static void m_on_done(struct sbx_runner *r, int status, Sbx__V1__Result *res,
+                      const struct sbx_diag *diag, void *arg) {
+  struct job *j = arg;
+  (void)r;
+  /* After DONE the loop thread frees j: forget it first. */
+  m_unlink(j->s, j);
+  j->status = status;
+  j->res = res;
+  if (diag != NULL)
+    j->diag = *diag;
+  post(&j->s->to_loop, MSG_DONE, j, NULL);
+}
+
+static void m_start(struct sbx_sched *s, struct job *j) {
+  struct sbx_runner_config rc;
+  int err;
+  memset(&rc, 0, sizeof(rc));
+  rc.scenario = j->sc;
+  rc.dataset = j->ds;
+  rc.run = j->run;
+  rc.product = &j->prod;
+  rc.store = s->store;
+  rc.http_client = j->run->http_client;
+  rc.on_progress = m_on_progress;
+  rc.progress_arg = j;
+  rc.on_done = m_on_done;
+  rc.arg = j;
+  err = sbx_runner_start(&s->mloop, &rc, &j->runner, &j->diag);
+  if (err != 0) {
+    j->status = err;
+    if (j->diag.msg[0] == '\0')
+      sbx_diag_set(&j->diag, "could not start the run: %s", sbx_strerror(err));
+    post(&s->to_loop, MSG_FAILED, j, NULL);
+    return;
+  }
+  j->mnext = s->mjobs;
+  s->mjobs = j;
+  post(&s->to_loop, MSG_STARTED, j, NULL);
+}
+
+static void on_measure_mail(uv_async_t *h) {
+  struct sbx_sched *s = h->data;
+  struct msg *m = take_all(&s->to_measure), *next;
+  for (; m != NULL; m = next) {
+    next = m->next;
+    if (m->kind == MSG_START) {
+      m_start(s, m->job);
+    } else if (m->kind == MSG_STOP) {
+      uv_close((uv_handle_t *)&s->to_measure.async, NULL);
+    } else if (m->kind == MSG_CANCEL) {
+      struct job *j;
+      for (j = s->mjobs; j != NULL; j = j->mnext)
+        if (j->id == m->id)
+          sbx_runner_cancel(j->runner);
+    }
+    free(m);
+  }
+}
+
+static void measure_main(void *arg) {
+  struct sbx_sched *s = arg;
+  uv_run(&s->mloop, UV_RUN_DEFAULT);
+}
+
+/* ---- back on the loop thread ---- */
+
+static void on_progress(struct sbx_sched *s, struct job *j,
+                        const struct sbx_progress *p) {
   int phase_change = !j->has_progress || j->last.phase != p->phase;
   sbx__v1__progress__init(&j->last);
   j->last.phase = p->phase;
@@ -235,18 +390,15 @@ static void on_progress(const struct sbx_progress *p, void *arg) {
   j->last.completed = p->completed;
   j->last.errors = p->errors;
   j->has_progress = 1;
-  if (phase_change) {
-    Sbx__V1__Run tmp = *j->run;
-    tmp.state = p->phase;
-    emit_state(s, &tmp);
-  }
+  if (phase_change)
+    emit_state(s, j->id, p->phase);
   /* Watchers get progress about once a second. */
   if (phase_change || p->elapsed_s - j->last_sent_s >= 1.0) {
     Sbx__V1__RunEvent ev = SBX__V1__RUN_EVENT__INIT;
     j->last_sent_s = p->elapsed_s;
     if (s->hooks.on_event == NULL)
       return;
-    ev.run_id = j->run->id;
+    ev.run_id = j->id;
     ev.at_unix_ms = sbx_unix_ms();
     ev.event_case = SBX__V1__RUN_EVENT__EVENT_PROGRESS;
     ev.progress = &j->last;
@@ -254,13 +406,12 @@ static void on_progress(const struct sbx_progress *p, void *arg) {
   }
 }
 
-static void on_run_done(struct sbx_runner *r, int status, Sbx__V1__Result *res,
-                        const struct sbx_diag *diag, void *arg) {
-  struct job *j = arg;
-  struct sbx_sched *s = j->s;
-  (void)r;
-  (void)diag;
-  if (s->stopping && status == SBX_ECANCELED && !j->canceled) {
+static void fail_run(struct sbx_sched *s, Sbx__V1__Run *run, const char *why);
+
+static void on_run_done(struct sbx_sched *s, struct job *j) {
+  Sbx__V1__Result *res = j->res;
+  j->res = NULL;
+  if (s->stopping && j->status == SBX_ECANCELED && !j->canceled) {
     /* Stopped by sandboxd itself, not by a user: the run did not end, it
      * was interrupted; no result claims otherwise. */
     j->run->state = SBX__V1__RUN_STATE__RUN_STATE_INTERRUPTED;
@@ -279,6 +430,41 @@ static void on_run_done(struct sbx_runner *r, int status, Sbx__V1__Result *res,
   maybe_stopped(s);
 }
 
+static void on_loop_mail(uv_async_t *h) {
+  struct sbx_sched *s = h->data;
+  struct msg *m = take_all(&s->to_loop), *next;
+  for (; m != NULL; m = next) {
+    struct job *j = m->job;
+    next = m->next;
+    switch (m->kind) {
+    case MSG_STARTED:
+      LOG(s, "info", "run_start", "run=%llu scenario=%s product=%s client=%s",
+          (unsigned long long)j->id, j->run->scenario, j->run->product,
+          j->run->client);
+      emit_state(s, j->id, SBX__V1__RUN_STATE__RUN_STATE_PREPARING);
+      if (j->canceled || s->stopping)
+        post(&s->to_measure, MSG_CANCEL, j, NULL);
+      break;
+    case MSG_FAILED:
+      LOG(s, "warn", "run_failed", "run=%llu %s", (unsigned long long)j->id,
+          j->diag.msg);
+      unlink_job(s, j);
+      fail_run(s, j->run, j->diag.msg);
+      job_free(j);
+      kick(s);
+      maybe_stopped(s);
+      break;
+    case MSG_PROGRESS:
+      on_progress(s, j, &m->progress);
+      break;
+    case MSG_DONE:
+      on_run_done(s, j);
+      break;
+    }
+    free(m);
+  }
+}
+
 /* Fails run before it started measuring: ERROR with a signed ERROR result. */
 static void fail_run(struct sbx_sched *s, Sbx__V1__Run *run, const char *why) {
   Sbx__V1__Result *res;
@@ -291,7 +477,6 @@ static void fail_run(struct sbx_sched *s, Sbx__V1__Run *run, const char *why) {
 }
 
 static void start_run(struct sbx_sched *s, uint64_t id) {
-  struct sbx_runner_config rc;
   struct sbx_load_overrides o;
   struct sbx_diag diag = {""};
   struct job *j;
@@ -301,6 +486,7 @@ static void start_run(struct sbx_sched *s, uint64_t id) {
   if (j == NULL)
     return;
   j->s = s;
+  j->id = id;
   err = sbx_store_get_run(s->store, id, &j->run);
   if (err != 0) {
     LOG(s, "error", "run_lost", "run=%llu cannot be read from the store: %s",
@@ -344,20 +530,6 @@ static void start_run(struct sbx_sched *s, uint64_t id) {
       j->prod.secret = j->product->endpoint->secret;
     }
   }
-  if (err == 0) {
-    memset(&rc, 0, sizeof(rc));
-    rc.scenario = j->sc;
-    rc.dataset = j->ds;
-    rc.run = j->run;
-    rc.product = &j->prod;
-    rc.store = s->store;
-    rc.http_client = j->run->http_client;
-    rc.on_progress = on_progress;
-    rc.progress_arg = j;
-    rc.on_done = on_run_done;
-    rc.arg = j;
-    err = sbx_runner_start(s->loop, &rc, &j->runner, &diag);
-  }
   if (err != 0) {
     if (diag.msg[0] == '\0')
       sbx_diag_set(&diag, "could not prepare the run: %s", sbx_strerror(err));
@@ -367,13 +539,16 @@ static void start_run(struct sbx_sched *s, uint64_t id) {
     job_free(j);
     return;
   }
-  LOG(s, "info", "run_start", "run=%llu scenario=%s product=%s client=%s",
-      (unsigned long long)id, j->run->scenario, j->run->product,
-      j->run->client);
+  /* The job counts as running from now on: the measuring thread owns the
+   * runner and the run until it posts DONE (or FAILED). */
   j->next = s->jobs;
   s->jobs = j;
   s->n_running++;
-  emit_state(s, j->run);
+  if (post(&s->to_measure, MSG_START, j, NULL) != 0) {
+    unlink_job(s, j);
+    fail_run(s, j->run, "out of memory while starting the run");
+    job_free(j);
+  }
 }
 
 static void on_kick(uv_idle_t *h) {
@@ -419,6 +594,29 @@ int sbx_sched_open(uv_loop_t *loop, struct sbx_store *store,
     return SBX_ENOMEM;
   }
   s->cfg.data_dir = s->data_dir;
+  if (uv_loop_init(&s->mloop) != 0) {
+    free(s->data_dir);
+    free(s);
+    return SBX_EIO;
+  }
+  uv_mutex_init(&s->to_measure.lock);
+  uv_mutex_init(&s->to_loop.lock);
+  uv_async_init(&s->mloop, &s->to_measure.async, on_measure_mail);
+  uv_async_init(loop, &s->to_loop.async, on_loop_mail);
+  s->to_measure.async.data = s->to_loop.async.data = s;
+  if (uv_thread_create(&s->thread, measure_main, s) != 0) {
+    uv_close((uv_handle_t *)&s->to_measure.async, NULL);
+    uv_run(&s->mloop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->mloop);
+    uv_close((uv_handle_t *)&s->to_loop.async, NULL);
+    uv_mutex_destroy(&s->to_measure.lock);
+    uv_mutex_destroy(&s->to_loop.lock);
+    s->thread_started = 0;
+    /* the loop frees nothing of s: the handle is closed with a NULL cb */
+    s->stopping = 1;
+    return SBX_EIO;
+  }
+  s->thread_started = 1;
   uv_idle_init(loop, &s->kick);
   s->kick.data = s;
   *out = s;
@@ -460,10 +658,9 @@ int sbx_sched_cancel(struct sbx_sched *s, uint64_t run_id) {
   int rc;
 
   for (j = s->jobs; j != NULL; j = j->next)
-    if (j->run->id == run_id) {
+    if (j->id == run_id) {
       j->canceled = 1;
-      sbx_runner_cancel(j->runner);
-      return 0;
+      return post(&s->to_measure, MSG_CANCEL, j, NULL);
     }
   rc = sbx_store_get_run(s->store, run_id, &run);
   if (rc != 0)
@@ -504,7 +701,7 @@ int sbx_sched_progress(const struct sbx_sched *s, uint64_t run_id,
                        Sbx__V1__Progress *out) {
   const struct job *j;
   for (j = s->jobs; j != NULL; j = j->next)
-    if (j->run->id == run_id && j->has_progress) {
+    if (j->id == run_id && j->has_progress) {
       *out = j->last;
       return 0;
     }
@@ -517,8 +714,23 @@ static void on_kick_closed(uv_handle_t *h) {
     s->final_cb(s->final_arg);
 }
 
+static void on_mail_closed(uv_handle_t *h) {
+  struct sbx_sched *s = h->data;
+  uv_close((uv_handle_t *)&s->kick, on_kick_closed);
+}
+
+/* Every run has ended: the measuring thread is idle. Stop it, then close
+ * the loop's handles. */
 static void stopped_close(void *arg) {
   struct sbx_sched *s = arg;
+  if (s->thread_started) {
+    post(&s->to_measure, MSG_STOP, NULL, NULL);
+    uv_thread_join(&s->thread);
+    uv_loop_close(&s->mloop);
+    s->thread_started = 0;
+    uv_close((uv_handle_t *)&s->to_loop.async, on_mail_closed);
+    return;
+  }
   uv_close((uv_handle_t *)&s->kick, on_kick_closed);
 }
 
@@ -535,7 +747,7 @@ void sbx_sched_stop(struct sbx_sched *s, void (*cb)(void *arg), void *arg) {
   s->final_cb = cb;
   s->final_arg = arg;
   for (j = s->jobs; j != NULL; j = j->next)
-    sbx_runner_cancel(j->runner);
+    post(&s->to_measure, MSG_CANCEL, j, NULL);
   maybe_stopped(s);
 }
 
@@ -547,6 +759,15 @@ void sbx_sched_free(struct sbx_sched *s) {
     s->jobs = j->next;
     job_free(j);
   }
+  {
+    struct msg *m = take_all(&s->to_loop), *next;
+    for (; m != NULL; m = next) {
+      next = m->next;
+      free(m);
+    }
+  }
+  uv_mutex_destroy(&s->to_measure.lock);
+  uv_mutex_destroy(&s->to_loop.lock);
   free(s->queue);
   free(s->data_dir);
   free(s);
