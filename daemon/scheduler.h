@@ -9,6 +9,13 @@
  * stores its runs in interleaved rounds (A B C A B C ...), so the queue's
  * order is the match's order and drift of the machine falls on all alike.
  *
+ * Threads: the scheduler is called from the daemon's loop thread, and its
+ * hooks run there. The runs themselves are measured on a thread of its own,
+ * with its own libuv loop (engine, adapters, plugin hosts), so that API
+ * traffic on the daemon's loop never delays a scheduled arrival. The two
+ * talk through mailboxes (a mutex-guarded list and a uv_async each way):
+ * START and CANCEL one way, STARTED, PROGRESS and DONE the other.
+ *
  * When a run ends the scheduler builds its Result, signs it, stores run,
  * result and signed bytes in one transaction, and tells the front end
  * (watchers, webhooks, metrics) through the hooks.
