@@ -1,22 +1,14 @@
 /* http_curl.c - libcurl multi driven by libuv, as an sbx adapter.
  *
  * Why it is shaped this way (see notes/measured-baselines.md):
- * - One uv_poll_t per socket for the socket's whole life. libcurl emits
- *   CURL_POLL_REMOVE after every transfer on a kept-alive connection; the
- *   multi-uv.c pattern frees the watcher there and re-creates it for the next
- *   request (ioctl + several epoll_ctl per request). Here the watcher is made
- *   in the open-socket callback, closed (uv_close, before close(2)) in the
- *   close-socket callback, and CURL_POLL_REMOVE only marks it unowned: it is
- *   stopped lazily if it fires while libcurl does not want the socket, and
- *   uv_poll_start is skipped when the mask is unchanged. Measured +40-65%.
- * - A 0 ms timeout from libcurl arms a 0 ms uv_timer, which libuv runs on the
- *   next loop iteration without sleeping (not a 1 ms timer).
+ * - The loop glue is curl_uv.c (one uv_poll_t per socket for the socket's
+ *   whole life, lazy removal, 0 ms timers; the reasons are at its top). It
+ *   is embedded here, so a request costs no allocation and one indirect
+ *   call (its on_done) on top of libcurl.
  * - A fixed pool of easy handles, one per allowed in-flight request; the
  *   engine never submits more, so nothing ever queues inside libcurl (whose
- *   queueing has regressed repeatedly).
- * - Sockets libcurl did not open through us (the threaded resolver's
- *   socketpair) get a watcher on demand that is closed eagerly on
- *   CURL_POLL_REMOVE, since we are never told when libcurl closes them.
+ *   queueing has regressed repeatedly). Each handle is prepared for curl_uv
+ *   once, at open.
  */
 #include "http_curl.h"
 
@@ -25,9 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "curl_uv.h"
 
 #define DEFAULT_MAX_BODY (16u * 1024u * 1024u)
 #define MAX_IN_FLIGHT_LIMIT 100000u
@@ -36,15 +27,6 @@
 #define BODY_SHRINK_OVER (1u * 1024u * 1024u)
 
 struct http_curl;
-
-struct sock_watch {
-  uv_poll_t poll;
-  struct http_curl *hc;
-  curl_socket_t fd;
-  int events;    /* uv events the poll is started with; 0 = stopped */
-  int curl_owns; /* libcurl currently wants events on this socket */
-  int foreign;   /* not opened through on_open_socket */
-};
 
 struct xfer {
   CURL *easy;
@@ -63,9 +45,8 @@ struct xfer {
 
 struct http_curl {
   struct sbx_adapter base; /* first: the engine holds &base */
-  CURLM *multi;
-  uv_timer_t timer;
-  char *base_url; /* without a trailing '/' */
+  struct sbx_curl_uv cu;   /* the multi handle and its loop glue */
+  char *base_url;          /* without a trailing '/' */
   const Sbx__V1__Interface *iface;
   struct curl_slist *headers;
   char *method;
@@ -81,203 +62,9 @@ struct http_curl {
   char **urls; /* per case_index, built lazily */
   size_t nurls;
 
-  struct sock_watch **watches; /* indexed by fd */
-  size_t nwatches;
-  uint64_t sockets_opened;
-
-  unsigned open_handles; /* uv handles not yet closed */
   int closing;
   sbx_adapter_close_cb close_cb;
 };
-
-static uv_once_t global_once = UV_ONCE_INIT;
-static CURLcode global_rc = CURLE_FAILED_INIT;
-
-static void global_init(void) {
-  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* ---- socket watchers ---------------------------------------------------- */
-
-static void on_poll(uv_poll_t *p, int status, int events);
-static void drain(struct http_curl *hc);
-
-static struct sock_watch *watch_get(struct http_curl *hc, curl_socket_t fd) {
-  if (fd < 0 || (size_t)fd >= hc->nwatches)
-    return NULL;
-  return hc->watches[fd];
-}
-
-static void on_watch_closed(uv_handle_t *h);
-
-static void watch_close(struct http_curl *hc, struct sock_watch *w) {
-  if (hc->watches[w->fd] == w)
-    hc->watches[w->fd] = NULL;
-  w->curl_owns = 0;
-  uv_close((uv_handle_t *)&w->poll, on_watch_closed);
-}
-
-static struct sock_watch *watch_new(struct http_curl *hc, curl_socket_t fd,
-                                    int foreign) {
-  struct sock_watch *w;
-  if (fd < 0)
-    return NULL;
-  if ((size_t)fd >= hc->nwatches) {
-    size_t n = hc->nwatches ? hc->nwatches : 64;
-    struct sock_watch **nw;
-    while (n <= (size_t)fd)
-      n *= 2;
-    nw = realloc(hc->watches, n * sizeof(*nw));
-    if (nw == NULL)
-      return NULL;
-    memset(nw + hc->nwatches, 0, (n - hc->nwatches) * sizeof(*nw));
-    hc->watches = nw;
-    hc->nwatches = n;
-  }
-  /* A watcher still mapped here belongs to a foreign socket libcurl closed
-   * without telling us; the fd number has been reused. */
-  if (hc->watches[fd] != NULL)
-    watch_close(hc, hc->watches[fd]);
-  w = calloc(1, sizeof(*w));
-  if (w == NULL)
-    return NULL;
-  if (uv_poll_init_socket(hc->base.loop, &w->poll, fd) != 0) {
-    free(w);
-    return NULL;
-  }
-  w->poll.data = w;
-  w->hc = hc;
-  w->fd = fd;
-  w->foreign = foreign;
-  hc->open_handles++;
-  hc->watches[fd] = w;
-  return w;
-}
-
-static void finalize(struct http_curl *hc);
-
-static void on_watch_closed(uv_handle_t *h) {
-  struct sock_watch *w = h->data;
-  struct http_curl *hc = w->hc;
-  free(w);
-  hc->open_handles--;
-  if (hc->closing && hc->open_handles == 0)
-    finalize(hc);
-}
-
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *addr) {
-  struct http_curl *hc = clientp;
-  curl_socket_t fd;
-  if (purpose != CURLSOCKTYPE_IPCXN || hc->closing)
-    return CURL_SOCKET_BAD;
-  fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-  if (fd < 0)
-    return CURL_SOCKET_BAD;
-  if (watch_new(hc, fd, 0) == NULL) {
-    close(fd);
-    return CURL_SOCKET_BAD;
-  }
-  hc->sockets_opened++;
-  return fd;
-}
-
-static int on_close_socket(void *clientp, curl_socket_t fd) {
-  struct http_curl *hc = clientp;
-  struct sock_watch *w = watch_get(hc, fd);
-  /* uv_close first: it removes fd from epoll while the fd still exists. */
-  if (w != NULL && !w->foreign)
-    watch_close(hc, w);
-  return close(fd);
-}
-
-/* CURLMOPT_SOCKETFUNCTION */
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
-                          void *socketp) {
-  struct http_curl *hc = userp;
-  struct sock_watch *w = watch_get(hc, s);
-  int ev = 0;
-  (void)easy;
-  (void)socketp;
-  if (what == CURL_POLL_REMOVE) {
-    if (w != NULL) {
-      w->curl_owns = 0;
-      if (w->foreign)
-        watch_close(hc, w);
-    }
-    return 0;
-  }
-  if (hc->closing)
-    return 0;
-  if (w == NULL) {
-    w = watch_new(hc, s, 1);
-    if (w == NULL)
-      return -1;
-  }
-  w->curl_owns = 1;
-  if (what & CURL_POLL_IN)
-    ev |= UV_READABLE;
-  if (what & CURL_POLL_OUT)
-    ev |= UV_WRITABLE;
-  if (ev == w->events)
-    return 0;
-  if (ev == 0) {
-    uv_poll_stop(&w->poll);
-  } else if (uv_poll_start(&w->poll, ev, on_poll) != 0) {
-    w->events = 0;
-    return -1;
-  }
-  w->events = ev;
-  return 0;
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  struct sock_watch *w = p->data;
-  struct http_curl *hc = w->hc;
-  int flags = 0, running = 0;
-  if (!w->curl_owns) {
-    /* Lazy removal: libcurl dropped the socket after a transfer and we kept
-     * the watcher armed; now that it fired, stop it. */
-    uv_poll_stop(p);
-    w->events = 0;
-    return;
-  }
-  if (status < 0) {
-    flags = CURL_CSELECT_ERR;
-  } else {
-    if (events & UV_READABLE)
-      flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-      flags |= CURL_CSELECT_OUT;
-  }
-  curl_multi_socket_action(hc->multi, w->fd, flags, &running);
-  drain(hc); /* w may be gone now */
-}
-
-/* ---- timer -------------------------------------------------------------- */
-
-static void on_timer(uv_timer_t *t) {
-  struct http_curl *hc = t->data;
-  int running = 0;
-  curl_multi_socket_action(hc->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  drain(hc);
-}
-
-/* CURLMOPT_TIMERFUNCTION: never calls socket_action itself (re-entrancy). */
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
-  struct http_curl *hc = userp;
-  (void)multi;
-  if (hc->closing)
-    return 0;
-  if (timeout_ms < 0) {
-    uv_timer_stop(&hc->timer);
-    return 0;
-  }
-  /* 0 stays 0: libuv runs it on the next iteration without blocking. */
-  return uv_timer_start(&hc->timer, on_timer, (uint64_t)timeout_ms, 0) == 0
-             ? 0
-             : -1;
-}
 
 /* ---- transfers ---------------------------------------------------------- */
 
@@ -399,22 +186,13 @@ static void finish(struct http_curl *hc, struct xfer *x, CURLcode rc) {
   hc->base.on_done(&hc->base, req);
 }
 
-static void drain(struct http_curl *hc) {
-  CURLMsg *m;
-  int left;
-  /* on_done may close the adapter: stop touching the multi then. */
-  while (!hc->closing && (m = curl_multi_info_read(hc->multi, &left)) != NULL) {
-    char *priv = NULL;
-    CURL *easy = m->easy_handle;
-    CURLcode rc;
-    if (m->msg != CURLMSG_DONE)
-      continue;
-    rc = m->data.result; /* m is invalid after remove_handle */
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-    curl_multi_remove_handle(hc->multi, easy);
-    if (priv != NULL && ((struct xfer *)(void *)priv)->req != NULL)
-      finish(hc, (struct xfer *)(void *)priv, rc);
-  }
+/* curl_uv's on_done: the transfer is out of the multi handle already. */
+static void on_cu_done(CURL *easy, CURLcode rc, void *arg) {
+  struct http_curl *hc = arg;
+  char *priv = NULL;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+  if (priv != NULL && ((struct xfer *)(void *)priv)->req != NULL)
+    finish(hc, (struct xfer *)(void *)priv, rc);
 }
 
 /* Returns the cached URL of case_index, building it on first use. */
@@ -458,7 +236,7 @@ static int hc_submit(struct sbx_adapter *a, struct sbx_request *req) {
   struct xfer *x;
   const char *url;
   CURLcode cc = CURLE_OK;
-  CURLMcode mc;
+  int rc;
 
   if (hc->closing)
     return SBX_ESTATE;
@@ -499,10 +277,10 @@ static int hc_submit(struct sbx_adapter *a, struct sbx_request *req) {
   x->oom = 0;
   x->errbuf[0] = '\0';
   x->req = req;
-  mc = curl_multi_add_handle(hc->multi, x->easy);
-  if (mc != CURLM_OK) {
+  rc = sbx_curl_uv_add(&hc->cu, x->easy);
+  if (rc != 0) {
     x->req = NULL;
-    return mc == CURLM_OUT_OF_MEMORY ? SBX_ENOMEM : SBX_EINVAL;
+    return rc;
   }
   hc->free_list = x->next_free;
   x->next_free = NULL;
@@ -525,7 +303,6 @@ static void free_all(struct http_curl *hc) {
     free(hc->urls[i]);
   free(hc->urls);
   free(hc->xfers);
-  free(hc->watches);
   curl_slist_free_all(hc->headers);
   free(hc->method);
   free(hc->base_url);
@@ -539,17 +316,13 @@ static void finalize(struct http_curl *hc) {
   free_all(hc);
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-  struct http_curl *hc = h->data;
-  hc->open_handles--;
-  if (hc->open_handles == 0)
-    finalize(hc);
+static void on_cu_closed(void *arg) {
+  finalize(arg);
 }
 
 static void hc_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
   struct http_curl *hc = (struct http_curl *)a;
   uint32_t i;
-  size_t fd;
 
   if (hc->closing)
     return;
@@ -558,25 +331,13 @@ static void hc_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
 
   for (i = 0; i < a->max_in_flight; i++)
     if (hc->xfers[i].req != NULL)
-      curl_multi_remove_handle(hc->multi, hc->xfers[i].easy);
-  /* Closes the cached connections through on_close_socket. */
-  curl_multi_cleanup(hc->multi);
-  hc->multi = NULL;
+      sbx_curl_uv_remove(&hc->cu, hc->xfers[i].easy);
+  /* Closes the cached connections, the socket watchers and the timer. */
+  sbx_curl_uv_close(&hc->cu, on_cu_closed);
   for (i = 0; i < a->max_in_flight; i++) {
     curl_easy_cleanup(hc->xfers[i].easy);
     hc->xfers[i].easy = NULL;
   }
-  /* Whatever is left is foreign (libcurl closes those fds itself) or, were
-   * libcurl to skip a close-socket call, ours: close both kinds of watcher. */
-  for (fd = 0; fd < hc->nwatches; fd++) {
-    struct sock_watch *w = hc->watches[fd];
-    if (w == NULL)
-      continue;
-    watch_close(hc, w);
-    if (!w->foreign)
-      close((int)fd);
-  }
-  uv_close((uv_handle_t *)&hc->timer, on_timer_closed);
 
   /* Handles are closing; now tell the engine. It may not submit (ESTATE)
    * and its close_cb comes later, from the last close callback. */
@@ -605,57 +366,17 @@ static const struct sbx_adapter_ops http_curl_ops = {
 
 /* ---- open --------------------------------------------------------------- */
 
-
-
 static int check_base_url(const char *base, struct sbx_diag *diag) {
-  static const char fix[] = "write it like \"http://127.0.0.1:8080\"";
   CURLU *u = NULL;
-  CURLUcode uc;
   char *part = NULL;
-  const char *s;
-  int rc = SBX_EINVAL;
+  int rc;
 
-  if (base == NULL || *base == '\0') {
-    sbx_diag_set(diag, "base_url: missing; %s", fix);
-    return SBX_EINVAL;
-  }
-  for (s = base; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c <= 0x20 || c >= 0x7f) {
-      sbx_diag_set(diag,
-                   "base_url \"%.200s\": contains a space, control or "
-                   "non-ASCII byte at offset %zu; %s",
-                   base, (size_t)(s - base), fix);
-      return SBX_EINVAL;
-    }
-  }
-  if (strncasecmp(base, "http://", 7) != 0 &&
-      strncasecmp(base, "https://", 8) != 0) {
-    sbx_diag_set(diag,
-                 "base_url \"%.200s\": scheme must be http:// or https://; "
-                 "%s",
-                 base, fix);
-    return SBX_EINVAL;
-  }
-  u = curl_url();
-  if (u == NULL) {
-    rc = SBX_ENOMEM;
-    goto out;
-  }
-  uc = curl_url_set(u, CURLUPART_URL, base, 0);
-  if (uc != CURLUE_OK) {
-    rc = uc == CURLUE_OUT_OF_MEMORY ? SBX_ENOMEM : SBX_EINVAL;
-    sbx_diag_set(diag, "base_url \"%.200s\": %s; %s", base,
-                 curl_url_strerror(uc), fix);
-    goto out;
-  }
-  if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK || part == NULL ||
-      *part == '\0') {
-    sbx_diag_set(diag, "base_url \"%.200s\": no host; %s", base, fix);
-    goto out;
-  }
-  curl_free(part);
-  part = NULL;
+  rc = sbx_curl_uv_parse_url(base, "base_url",
+                             "write it like \"http://127.0.0.1:8080\"", NULL,
+                             &u, diag);
+  if (rc != 0)
+    return rc;
+  rc = SBX_EINVAL;
   if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK) {
     sbx_diag_set(diag,
                  "base_url \"%.200s\": credentials in the URL are not "
@@ -689,42 +410,12 @@ out:
   return rc;
 }
 
-static int add_header(struct curl_slist **list, const char *line) {
-  struct curl_slist *n = curl_slist_append(*list, line);
-  if (n == NULL)
-    return SBX_ENOMEM;
-  *list = n;
-  return 0;
-}
-
-/* "Name: value", or "Name;" which is how libcurl sends an empty value. */
-static int add_field(struct curl_slist **list, const char *name,
-                     const char *value) {
-  size_t nl = strlen(name), vl = strlen(value);
-  char *line = malloc(nl + vl + 3);
-  int rc;
-  if (line == NULL)
-    return SBX_ENOMEM;
-  memcpy(line, name, nl);
-  if (vl == 0) {
-    line[nl] = ';';
-    line[nl + 1] = '\0';
-  } else {
-    line[nl] = ':';
-    line[nl + 1] = ' ';
-    memcpy(line + nl + 2, value, vl + 1);
-  }
-  rc = add_header(list, line);
-  free(line);
-  return rc;
-}
-
 static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
   const Sbx__V1__Interface *iface = hc->iface;
   size_t i;
   int rc;
   /* Bodies over 1 MiB would otherwise wait for "100 Continue". */
-  rc = add_header(&hc->headers, "Expect:");
+  rc = sbx_curl_uv_header(&hc->headers, "Expect:", NULL);
   if (rc != 0)
     return rc;
   if (iface == NULL)
@@ -748,7 +439,7 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
                    i, name);
       return SBX_EINVAL;
     }
-    rc = add_field(&hc->headers, name, value);
+    rc = sbx_curl_uv_header(&hc->headers, name, value);
     if (rc != 0)
       return rc;
   }
@@ -758,11 +449,11 @@ static int build_headers(struct http_curl *hc, struct sbx_diag *diag) {
                          "control character; remove it");
       return SBX_EINVAL;
     }
-    rc = add_field(&hc->headers, "Content-Type", iface->content_type);
+    rc = sbx_curl_uv_header(&hc->headers, "Content-Type", iface->content_type);
   } else {
     /* No content type configured: send none rather than libcurl's
      * application/x-www-form-urlencoded default for POSTFIELDS. */
-    rc = add_header(&hc->headers, "Content-Type:");
+    rc = sbx_curl_uv_header(&hc->headers, "Content-Type:", NULL);
   }
   return rc;
 }
@@ -774,6 +465,14 @@ static int setup_method(struct http_curl *hc, struct sbx_diag *diag) {
 
 static int setup_easy(struct http_curl *hc, struct xfer *x) {
   CURL *e = curl_easy_init();
+  const struct sbx_curl_uv_easy o = {
+      .priv = x,
+      .errbuf = x->errbuf,
+      .headers = hc->headers,
+      .timeout_ms = hc->timeout_ms,
+      .on_write = on_write,
+      .write_data = x,
+  };
   CURLcode c = CURLE_OK;
   if (e == NULL)
     return SBX_ENOMEM;
@@ -784,24 +483,10 @@ static int setup_easy(struct http_curl *hc, struct xfer *x) {
     if (c == CURLE_OK)                                                         \
       c = curl_easy_setopt(e, opt, val);                                       \
   } while (0)
-  SET(CURLOPT_PRIVATE, (void *)x);
-  SET(CURLOPT_ERRORBUFFER, x->errbuf);
-  SET(CURLOPT_WRITEFUNCTION, on_write);
-  SET(CURLOPT_WRITEDATA, (void *)x);
-  SET(CURLOPT_NOSIGNAL, 1L);
   SET(CURLOPT_TCP_NODELAY, 1L);
-  SET(CURLOPT_PROXY, "");
-  SET(CURLOPT_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_FOLLOWLOCATION, 0L);
   SET(CURLOPT_PATH_AS_IS, 1L);
   SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  SET(CURLOPT_HTTPHEADER, hc->headers);
-  SET(CURLOPT_TIMEOUT_MS, hc->timeout_ms);
   SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)hc->max_body);
-  SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-  SET(CURLOPT_OPENSOCKETDATA, (void *)hc);
-  SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-  SET(CURLOPT_CLOSESOCKETDATA, (void *)hc);
   if (hc->head_only)
     SET(CURLOPT_NOBODY, 1L);
   else if (strcmp(hc->method, "POST") != 0)
@@ -809,13 +494,18 @@ static int setup_easy(struct http_curl *hc, struct xfer *x) {
 #undef SET
   if (c == CURLE_OUT_OF_MEMORY)
     return SBX_ENOMEM;
-  return c == CURLE_OK ? 0 : SBX_EIO;
+  if (c != CURLE_OK)
+    return SBX_EIO;
+  /* hc->cu is not initialized yet; only its address is stored. */
+  return sbx_curl_uv_prepare(&hc->cu, e, &o);
 }
 
 int sbx_http_curl_open(uv_loop_t *loop, const struct sbx_http_config *cfg,
                        sbx_adapter_done_cb on_done, void *data,
                        struct sbx_adapter **out, struct sbx_diag *diag) {
   struct http_curl *hc = NULL;
+  struct sbx_curl_uv_opts cu_opts;
+  CURLcode cc;
   size_t blen;
   uint32_t i;
   int rc = SBX_EINVAL;
@@ -836,10 +526,10 @@ int sbx_http_curl_open(uv_loop_t *loop, const struct sbx_http_config *cfg,
   rc = check_base_url(cfg->base_url, diag);
   if (rc != 0)
     return rc;
-  uv_once(&global_once, global_init);
-  if (global_rc != CURLE_OK) {
+  cc = sbx_curl_uv_global_init();
+  if (cc != CURLE_OK) {
     sbx_diag_set(diag, "libcurl: global init failed: %s",
-                 curl_easy_strerror(global_rc));
+                 curl_easy_strerror(cc));
     return SBX_EIO;
   }
 
@@ -883,26 +573,6 @@ int sbx_http_curl_open(uv_loop_t *loop, const struct sbx_http_config *cfg,
     goto out;
 
   rc = SBX_ENOMEM;
-  hc->multi = curl_multi_init();
-  if (hc->multi == NULL)
-    goto out;
-  if (curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) !=
-          CURLM_OK ||
-      curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, (void *)hc) !=
-          CURLM_OK ||
-      curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) !=
-          CURLM_OK ||
-      curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, (void *)hc) !=
-          CURLM_OK ||
-      curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS,
-                        (long)cfg->max_in_flight) != CURLM_OK ||
-      curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING,
-                        (long)CURLPIPE_NOTHING) != CURLM_OK) {
-    rc = SBX_EIO;
-    sbx_diag_set(diag, "libcurl: could not configure the multi handle");
-    goto out;
-  }
-
   hc->xfers = calloc(cfg->max_in_flight, sizeof(*hc->xfers));
   if (hc->xfers == NULL)
     goto out;
@@ -917,10 +587,18 @@ int sbx_http_curl_open(uv_loop_t *loop, const struct sbx_http_config *cfg,
     hc->free_list = &hc->xfers[i];
   }
 
-  /* Last, because it cannot fail and needs a loop turn to undo. */
-  uv_timer_init(loop, &hc->timer);
-  hc->timer.data = hc;
-  hc->open_handles = 1;
+  /* Last: once it succeeds, undoing it takes a loop turn. A cached
+   * connection per in-flight request, and none shared (HTTP/1.1). */
+  cu_opts = (struct sbx_curl_uv_opts){
+      .max_connects = (long)cfg->max_in_flight,
+      .no_multiplex = 1,
+  };
+  rc = sbx_curl_uv_init(loop, &hc->cu, &cu_opts, on_cu_done, hc);
+  if (rc != 0) {
+    if (rc == SBX_EIO)
+      sbx_diag_set(diag, "libcurl: could not configure the multi handle");
+    goto out;
+  }
   *out = &hc->base;
   hc = NULL;
   rc = 0;
@@ -928,13 +606,11 @@ out:
   if (hc != NULL) {
     if (rc == SBX_ENOMEM)
       sbx_diag_set(diag, "http adapter: out of memory");
-    if (hc->multi != NULL)
-      curl_multi_cleanup(hc->multi);
     free_all(hc);
   }
   return rc;
 }
 
 uint64_t sbx_http_curl_sockets_opened(struct sbx_adapter *a) {
-  return ((struct http_curl *)a)->sockets_opened;
+  return ((struct http_curl *)a)->cu.sockets_opened;
 }

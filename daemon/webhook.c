@@ -1,12 +1,7 @@
 /* webhook.c - webhook deliveries on a libcurl multi handle of their own.
  *
- * The loop glue follows http_curl.c and for the same measured reasons (see
- * the top of that file): one uv_poll_t per socket for the socket's life,
- * made in the open-socket callback and closed before close(2) in the
- * close-socket callback; CURL_POLL_REMOVE only marks it unowned and it is
- * stopped lazily if it fires then; sockets libcurl did not open through us
- * (the threaded resolver's socketpair) get a watcher on demand, closed on
- * CURL_POLL_REMOVE. A 0 ms libcurl timeout is a 0 ms uv_timer.
+ * The loop glue is curl_uv.c, the same as the HTTP adapter's: one uv_poll_t
+ * per socket for the socket's life, one uv_timer for libcurl's timeouts.
  *
  * Unlike the adapter, webhooks are few and slow: each attempt gets a fresh
  * easy handle (connections stay in the multi's cache, so nothing is lost),
@@ -23,9 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "curl_uv.h"
 
 #ifndef SBX_VERSION
 #define SBX_VERSION "dev"
@@ -60,32 +54,19 @@ struct dlist {
   size_t n;
 };
 
-struct sock_watch {
-  uv_poll_t poll;
-  struct sbx_webhook *w;
-  curl_socket_t fd;
-  int events;    /* uv events the poll is started with; 0 = stopped */
-  int curl_owns; /* libcurl currently wants events on this socket */
-  int foreign;   /* not opened through on_open_socket */
-};
-
 struct sbx_webhook {
   uv_loop_t *loop;
   struct sbx_webhook_config cfg;
-  CURLM *multi;
-  uv_timer_t curl_timer;
+  struct sbx_curl_uv cu; /* the multi handle and its loop glue */
   uv_timer_t retry_timer;
   struct dlist ready, active, waiting;
-
-  struct sock_watch **watches; /* indexed by fd */
-  size_t nwatches;
 
   uint64_t delivered, failed, retries;
 
   void (*log)(void *arg, const char *fmt, ...);
   void *log_arg;
 
-  unsigned open_handles; /* uv handles not yet closed */
+  unsigned open_handles; /* cu and retry_timer until they are closed */
   int closing;
   void (*close_cb)(void *arg);
   void *close_arg;
@@ -94,9 +75,9 @@ struct sbx_webhook {
 static uv_once_t global_once = UV_ONCE_INIT;
 static int global_ok;
 
+/* libcurl's global init is sbx_curl_uv_init's business. */
 static void global_init(void) {
-  global_ok =
-      curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK && sodium_init() >= 0;
+  global_ok = sodium_init() >= 0;
 }
 
 /* ---- lists --------------------------------------------------------------- */
@@ -160,221 +141,37 @@ static void log_outcome(struct sbx_webhook *w, const struct delivery *d,
          retry_in_ms, d->log_url, error);
 }
 
-/* ---- socket watchers ----------------------------------------------------- */
-
-static void on_poll(uv_poll_t *p, int status, int events);
-static void drain(struct sbx_webhook *w);
-static void finalize(struct sbx_webhook *w);
-
-static struct sock_watch *watch_get(struct sbx_webhook *w, curl_socket_t fd) {
-  if (fd < 0 || (size_t)fd >= w->nwatches)
-    return NULL;
-  return w->watches[fd];
-}
-
-static void on_watch_closed(uv_handle_t *h) {
-  struct sock_watch *sw = h->data;
-  struct sbx_webhook *w = sw->w;
-  free(sw);
-  w->open_handles--;
-  if (w->closing && w->open_handles == 0)
-    finalize(w);
-}
-
-static void watch_close(struct sbx_webhook *w, struct sock_watch *sw) {
-  if (w->watches[sw->fd] == sw)
-    w->watches[sw->fd] = NULL;
-  sw->curl_owns = 0;
-  uv_close((uv_handle_t *)&sw->poll, on_watch_closed);
-}
-
-static struct sock_watch *watch_new(struct sbx_webhook *w, curl_socket_t fd,
-                                    int foreign) {
-  struct sock_watch *sw;
-  if (fd < 0)
-    return NULL;
-  if ((size_t)fd >= w->nwatches) {
-    size_t n = w->nwatches ? w->nwatches : 64;
-    struct sock_watch **nw;
-    while (n <= (size_t)fd)
-      n *= 2;
-    nw = realloc(w->watches, n * sizeof(*nw));
-    if (nw == NULL)
-      return NULL;
-    memset(nw + w->nwatches, 0, (n - w->nwatches) * sizeof(*nw));
-    w->watches = nw;
-    w->nwatches = n;
-  }
-  /* Still mapped: a foreign socket libcurl closed without telling us, whose
-   * fd number has been reused. */
-  if (w->watches[fd] != NULL)
-    watch_close(w, w->watches[fd]);
-  sw = calloc(1, sizeof(*sw));
-  if (sw == NULL)
-    return NULL;
-  if (uv_poll_init_socket(w->loop, &sw->poll, fd) != 0) {
-    free(sw);
-    return NULL;
-  }
-  sw->poll.data = sw;
-  sw->w = w;
-  sw->fd = fd;
-  sw->foreign = foreign;
-  w->open_handles++;
-  w->watches[fd] = sw;
-  return sw;
-}
-
-static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose,
-                                    struct curl_sockaddr *addr) {
-  struct sbx_webhook *w = clientp;
-  curl_socket_t fd;
-  if (purpose != CURLSOCKTYPE_IPCXN || w->closing)
-    return CURL_SOCKET_BAD;
-  fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-  if (fd < 0)
-    return CURL_SOCKET_BAD;
-  if (watch_new(w, fd, 0) == NULL) {
-    close(fd);
-    return CURL_SOCKET_BAD;
-  }
-  return fd;
-}
-
-static int on_close_socket(void *clientp, curl_socket_t fd) {
-  struct sbx_webhook *w = clientp;
-  struct sock_watch *sw = watch_get(w, fd);
-  /* uv_close first: it takes fd out of epoll while fd still exists. */
-  if (sw != NULL && !sw->foreign)
-    watch_close(w, sw);
-  return close(fd);
-}
-
-/* CURLMOPT_SOCKETFUNCTION */
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
-                          void *socketp) {
-  struct sbx_webhook *w = userp;
-  struct sock_watch *sw = watch_get(w, s);
-  int ev = 0;
-  (void)easy;
-  (void)socketp;
-  if (what == CURL_POLL_REMOVE) {
-    if (sw != NULL) {
-      sw->curl_owns = 0;
-      if (sw->foreign)
-        watch_close(w, sw);
-    }
-    return 0;
-  }
-  if (w->closing)
-    return 0;
-  if (sw == NULL) {
-    sw = watch_new(w, s, 1);
-    if (sw == NULL)
-      return -1;
-  }
-  sw->curl_owns = 1;
-  if (what & CURL_POLL_IN)
-    ev |= UV_READABLE;
-  if (what & CURL_POLL_OUT)
-    ev |= UV_WRITABLE;
-  if (ev == sw->events)
-    return 0;
-  if (ev == 0) {
-    uv_poll_stop(&sw->poll);
-  } else if (uv_poll_start(&sw->poll, ev, on_poll) != 0) {
-    sw->events = 0;
-    return -1;
-  }
-  sw->events = ev;
-  return 0;
-}
-
-static void on_poll(uv_poll_t *p, int status, int events) {
-  struct sock_watch *sw = p->data;
-  struct sbx_webhook *w = sw->w;
-  int flags = 0, running = 0;
-  if (!sw->curl_owns) {
-    /* Lazy removal: libcurl let go of the socket after a transfer. */
-    uv_poll_stop(p);
-    sw->events = 0;
-    return;
-  }
-  if (status < 0) {
-    flags = CURL_CSELECT_ERR;
-  } else {
-    if (events & UV_READABLE)
-      flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE)
-      flags |= CURL_CSELECT_OUT;
-  }
-  curl_multi_socket_action(w->multi, sw->fd, flags, &running);
-  drain(w); /* sw may be gone now */
-}
-
-static void on_curl_timeout(uv_timer_t *t) {
-  struct sbx_webhook *w = t->data;
-  int running = 0;
-  curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-  drain(w);
-}
-
-/* CURLMOPT_TIMERFUNCTION: never calls socket_action itself (re-entrancy). */
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
-  struct sbx_webhook *w = userp;
-  (void)multi;
-  if (w->closing)
-    return 0;
-  if (timeout_ms < 0) {
-    uv_timer_stop(&w->curl_timer);
-    return 0;
-  }
-  return uv_timer_start(&w->curl_timer, on_curl_timeout, (uint64_t)timeout_ms,
-                        0) == 0
-             ? 0
-             : -1;
-}
-
 /* ---- attempts ------------------------------------------------------------ */
 
-static size_t on_discard(char *ptr, size_t size, size_t nmemb, void *ud) {
-  (void)ptr;
-  (void)ud;
-  return size * nmemb; /* the answer's body is of no interest */
-}
-
+/* A fresh handle per attempt; the answer's body is discarded. */
 static int make_easy(struct sbx_webhook *w, struct delivery *d) {
+  const struct sbx_curl_uv_easy o = {
+      .priv = d,
+      .errbuf = d->errbuf,
+      .headers = d->headers,
+      .timeout_ms = w->cfg.timeout_ms > (uint64_t)LONG_MAX
+                        ? LONG_MAX
+                        : (long)w->cfg.timeout_ms,
+  };
   CURL *e = curl_easy_init();
-  CURLcode c = CURLE_OK;
+  CURLcode c;
+  int rc;
   if (e == NULL)
     return SBX_ENOMEM;
-#define SET(opt, val)                                                          \
-  do {                                                                         \
-    if (c == CURLE_OK)                                                         \
-      c = curl_easy_setopt(e, opt, val);                                       \
-  } while (0)
-  SET(CURLOPT_PRIVATE, (void *)d);
-  SET(CURLOPT_URL, d->url);
-  SET(CURLOPT_ERRORBUFFER, d->errbuf);
-  SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_PROXY, "");
-  SET(CURLOPT_PROTOCOLS_STR, "http,https");
-  SET(CURLOPT_FOLLOWLOCATION, 0L);
-  SET(CURLOPT_HTTPHEADER, d->headers);
-  SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->len);
-  SET(CURLOPT_POSTFIELDS, d->len > 0 ? (const char *)d->body : "");
-  SET(CURLOPT_TIMEOUT_MS, w->cfg.timeout_ms > (uint64_t)LONG_MAX
-                              ? LONG_MAX
-                              : (long)w->cfg.timeout_ms);
-  SET(CURLOPT_WRITEFUNCTION, on_discard);
-  SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-  SET(CURLOPT_OPENSOCKETDATA, (void *)w);
-  SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
-  SET(CURLOPT_CLOSESOCKETDATA, (void *)w);
-#undef SET
-  if (c != CURLE_OK) {
+  rc = sbx_curl_uv_prepare(&w->cu, e, &o);
+  if (rc == 0) {
+    c = curl_easy_setopt(e, CURLOPT_URL, d->url);
+    if (c == CURLE_OK)
+      c = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->len);
+    if (c == CURLE_OK)
+      c = curl_easy_setopt(e, CURLOPT_POSTFIELDS,
+                           d->len > 0 ? (const char *)d->body : "");
+    if (c != CURLE_OK)
+      rc = c == CURLE_OUT_OF_MEMORY ? SBX_ENOMEM : SBX_EIO;
+  }
+  if (rc != 0) {
     curl_easy_cleanup(e);
-    return c == CURLE_OUT_OF_MEMORY ? SBX_ENOMEM : SBX_EIO;
+    return rc;
   }
   d->easy = e;
   return 0;
@@ -399,7 +196,7 @@ static void pump(struct sbx_webhook *w) {
     d->attempt++;
     d->errbuf[0] = '\0';
     rc = make_easy(w, d);
-    if (rc == 0 && curl_multi_add_handle(w->multi, d->easy) != CURLM_OK)
+    if (rc == 0 && sbx_curl_uv_add(&w->cu, d->easy) != 0)
       rc = SBX_ENOMEM;
     if (rc != 0) {
       finish_failed(w, d, 0, "could not start the request: out of memory");
@@ -503,7 +300,6 @@ static void finish_attempt(struct sbx_webhook *w, struct delivery *d,
 
   curl_easy_getinfo(d->easy, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(d->easy, CURLINFO_RETRY_AFTER, &retry_after);
-  curl_multi_remove_handle(w->multi, d->easy);
   curl_easy_cleanup(d->easy);
   d->easy = NULL;
   list_remove(&w->active, d);
@@ -550,17 +346,14 @@ static void finish_attempt(struct sbx_webhook *w, struct delivery *d,
                  error);
 }
 
-static void drain(struct sbx_webhook *w) {
-  CURLMsg *m;
-  int left;
-  while (!w->closing && (m = curl_multi_info_read(w->multi, &left)) != NULL) {
-    struct delivery *d = NULL;
-    if (m->msg != CURLMSG_DONE)
-      continue;
-    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&d);
-    if (d != NULL)
-      finish_attempt(w, d, m->data.result);
-  }
+/* curl_uv's on_done: the attempt is out of the multi handle already, and
+ * its slot is free for the next ready delivery. */
+static void on_cu_done(CURL *easy, CURLcode rc, void *arg) {
+  struct sbx_webhook *w = arg;
+  struct delivery *d = NULL;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&d);
+  if (d != NULL)
+    finish_attempt(w, d, rc);
   pump(w);
 }
 
@@ -569,18 +362,7 @@ static void drain(struct sbx_webhook *w) {
 static const char url_fix[] = "write it like \"https://hooks.example.com/sbx\"";
 
 int sbx_webhook_validate_url(const char *url, struct sbx_diag *diag) {
-  CURLU *u = NULL;
-  CURLUcode uc;
-  char *host = NULL;
-  size_t len;
-  const char *s;
-  int rc = SBX_EINVAL;
-
-  if (url == NULL || *url == '\0') {
-    sbx_diag_set(diag, "callback URL: missing; %s", url_fix);
-    return SBX_EINVAL;
-  }
-  len = strlen(url);
+  size_t len = url != NULL ? strlen(url) : 0;
   if (len > SBX_WEBHOOK_MAX_URL) {
     sbx_diag_set(diag,
                  "callback URL \"%.60s...\": %zu bytes, over the limit of "
@@ -588,45 +370,9 @@ int sbx_webhook_validate_url(const char *url, struct sbx_diag *diag) {
                  url, len, SBX_WEBHOOK_MAX_URL);
     return SBX_EINVAL;
   }
-  for (s = url; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c <= 0x20 || c >= 0x7f) {
-      sbx_diag_set(diag,
-                   "callback URL \"%.200s\": contains a space, control or "
-                   "non-ASCII byte at offset %zu; percent-encode it (a "
-                   "space is %%20)",
-                   url, (size_t)(s - url));
-      return SBX_EINVAL;
-    }
-  }
-  if (strncasecmp(url, "http://", 7) != 0 &&
-      strncasecmp(url, "https://", 8) != 0) {
-    sbx_diag_set(diag,
-                 "callback URL \"%.200s\": scheme must be http:// or "
-                 "https://; %s",
-                 url, url_fix);
-    return SBX_EINVAL;
-  }
-  u = curl_url();
-  if (u == NULL)
-    return SBX_ENOMEM;
-  uc = curl_url_set(u, CURLUPART_URL, url, 0);
-  if (uc != CURLUE_OK) {
-    rc = uc == CURLUE_OUT_OF_MEMORY ? SBX_ENOMEM : SBX_EINVAL;
-    sbx_diag_set(diag, "callback URL \"%.200s\": %s; %s", url,
-                 curl_url_strerror(uc), url_fix);
-    goto out;
-  }
-  if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host == NULL ||
-      *host == '\0') {
-    sbx_diag_set(diag, "callback URL \"%.200s\": no host; %s", url, url_fix);
-    goto out;
-  }
-  rc = 0;
-out:
-  curl_free(host);
-  curl_url_cleanup(u);
-  return rc;
+  return sbx_curl_uv_parse_url(url, "callback URL", url_fix,
+                               "percent-encode it (a space is %20)", NULL,
+                               diag);
 }
 
 static int valid_ctype(const char *ctype) {
@@ -661,33 +407,19 @@ static char *redact_url(const char *url) {
   return out;
 }
 
-static int add_header(struct curl_slist **list, const char *line) {
-  struct curl_slist *n = curl_slist_append(*list, line);
-  if (n == NULL)
-    return SBX_ENOMEM;
-  *list = n;
-  return 0;
-}
-
+/* ctype is not empty (valid_ctype), so it goes out as given. */
 static int build_headers(struct delivery *d, const char *ctype) {
-  char line[64];
-  size_t cl = strlen(ctype);
-  char *ct = malloc(cl + sizeof("Content-Type: "));
+  char id[24];
   int rc;
-  if (ct == NULL)
-    return SBX_ENOMEM;
-  memcpy(ct, "Content-Type: ", 14);
-  memcpy(ct + 14, ctype, cl + 1);
-  rc = add_header(&d->headers, ct);
-  free(ct);
-  snprintf(line, sizeof(line), "X-Sbx-Run-Id: %" PRIu64, d->run_id);
+  snprintf(id, sizeof(id), "%" PRIu64, d->run_id);
+  rc = sbx_curl_uv_header(&d->headers, "Content-Type", ctype);
   if (rc == 0)
-    rc = add_header(&d->headers, line);
+    rc = sbx_curl_uv_header(&d->headers, "X-Sbx-Run-Id", id);
   if (rc == 0)
-    rc = add_header(&d->headers, "User-Agent: sandboxd/" SBX_VERSION);
+    rc = sbx_curl_uv_header(&d->headers, "User-Agent", "sandboxd/" SBX_VERSION);
   /* Bodies over 1 MiB would otherwise wait for "100 Continue". */
   if (rc == 0)
-    rc = add_header(&d->headers, "Expect:");
+    rc = sbx_curl_uv_header(&d->headers, "Expect:", NULL);
   return rc;
 }
 
@@ -732,34 +464,19 @@ int sbx_webhook_open(uv_loop_t *loop, const struct sbx_webhook_config *cfg,
     goto out;
   }
 
-  w->multi = curl_multi_init();
-  if (w->multi == NULL)
+  rc = sbx_curl_uv_init(loop, &w->cu, NULL, on_cu_done, w);
+  if (rc != 0)
     goto out;
-  if (curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) !=
-          CURLM_OK ||
-      curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, (void *)w) != CURLM_OK ||
-      curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) !=
-          CURLM_OK ||
-      curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, (void *)w) != CURLM_OK) {
-    rc = SBX_EIO;
-    goto out;
-  }
 
-  /* Last: they cannot fail, and undoing them takes a loop turn. */
-  uv_timer_init(loop, &w->curl_timer);
+  /* Last: it cannot fail, and undoing it (and cu) takes a loop turn. */
   uv_timer_init(loop, &w->retry_timer);
-  w->curl_timer.data = w;
   w->retry_timer.data = w;
   w->open_handles = 2;
   *out = w;
   w = NULL;
   rc = 0;
 out:
-  if (w != NULL) {
-    if (w->multi != NULL)
-      curl_multi_cleanup(w->multi);
-    free(w);
-  }
+  free(w);
   return rc;
 }
 
@@ -855,17 +572,23 @@ void sbx_webhook_set_log(struct sbx_webhook *w,
 static void finalize(struct sbx_webhook *w) {
   void (*cb)(void *) = w->close_cb;
   void *arg = w->close_arg;
-  free(w->watches);
   free(w);
   if (cb != NULL)
     cb(arg);
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-  struct sbx_webhook *w = h->data;
+static void on_closed(struct sbx_webhook *w) {
   w->open_handles--;
   if (w->open_handles == 0)
     finalize(w);
+}
+
+static void on_cu_closed(void *arg) {
+  on_closed(arg);
+}
+
+static void on_retry_timer_closed(uv_handle_t *h) {
+  on_closed(h->data);
 }
 
 static void cancel_list(struct sbx_webhook *w, struct dlist *l) {
@@ -873,7 +596,7 @@ static void cancel_list(struct sbx_webhook *w, struct dlist *l) {
   while ((d = l->head) != NULL) {
     list_remove(l, d);
     if (d->easy != NULL)
-      curl_multi_remove_handle(w->multi, d->easy);
+      sbx_curl_uv_remove(&w->cu, d->easy);
     w->failed++;
     log_outcome(w, d, "canceled", 0, 0, "the sender was closed");
     delivery_free(d);
@@ -882,7 +605,6 @@ static void cancel_list(struct sbx_webhook *w, struct dlist *l) {
 
 void sbx_webhook_close(struct sbx_webhook *w, void (*cb)(void *arg),
                        void *arg) {
-  size_t fd;
   if (w == NULL || w->closing)
     return;
   w->closing = 1;
@@ -892,19 +614,7 @@ void sbx_webhook_close(struct sbx_webhook *w, void (*cb)(void *arg),
   cancel_list(w, &w->active);
   cancel_list(w, &w->ready);
   cancel_list(w, &w->waiting);
-  /* Closes the cached connections through on_close_socket. */
-  curl_multi_cleanup(w->multi);
-  w->multi = NULL;
-  /* What is left is foreign (libcurl closes those fds itself) or, were
-   * libcurl to skip a close-socket call, ours: close both kinds. */
-  for (fd = 0; fd < w->nwatches; fd++) {
-    struct sock_watch *sw = w->watches[fd];
-    if (sw == NULL)
-      continue;
-    watch_close(w, sw);
-    if (!sw->foreign)
-      close((int)fd);
-  }
-  uv_close((uv_handle_t *)&w->curl_timer, on_timer_closed);
-  uv_close((uv_handle_t *)&w->retry_timer, on_timer_closed);
+  /* Closes the cached connections, the socket watchers and the timer. */
+  sbx_curl_uv_close(&w->cu, on_cu_closed);
+  uv_close((uv_handle_t *)&w->retry_timer, on_retry_timer_closed);
 }
