@@ -394,22 +394,55 @@ static int write_port_file(const char *path, int port,
   return 0;
 }
 
+static int publish_one(struct sbx_daemon *d, const char *dir) {
+  Sbx__V1__ScenarioInfo *si = NULL;
+  struct sbx_diag diag = {""};
+  if (sbx_registry_publish_dir(d->store, dir, &si, &diag) != 0) {
+    sbx_log("error", "scenario_load_failed", "dir=%s error=\"%s\"", dir,
+            diag.msg);
+    return 1;
+  }
+  sbx_log("info", "scenario_loaded", "dir=%s scenario=%s@%s", dir, si->name,
+          si->version);
+  sbx__v1__scenario_info__free_unpacked(si, NULL);
+  return 0;
+}
+
+/* A --scenarios directory is a scenario (it holds spec.yaml) or holds
+ * scenario directories; it is looked at afresh on every reload, so that
+ * scenarios added since are found. */
 int sbx_daemon_reload(struct sbx_daemon *d) {
   size_t i;
   int failed = 0;
   for (i = 0; i < d->cfg.n_scenario_dirs; i++) {
-    Sbx__V1__ScenarioInfo *si = NULL;
-    struct sbx_diag diag = {""};
-    if (sbx_registry_publish_dir(d->store, d->cfg.scenario_dirs[i], &si,
-                                 &diag) != 0) {
-      sbx_log("error", "scenario_load_failed", "dir=%s error=\"%s\"",
-              d->cfg.scenario_dirs[i], diag.msg);
-      failed++;
+    const char *dir = d->cfg.scenario_dirs[i];
+    char path[4096];
+    uv_fs_t req;
+    uv_dirent_t ent;
+    int n;
+    snprintf(path, sizeof(path), "%s/spec.yaml", dir);
+    if (access(path, F_OK) == 0) {
+      failed += publish_one(d, dir);
       continue;
     }
-    sbx_log("info", "scenario_loaded", "dir=%s scenario=%s@%s",
-            d->cfg.scenario_dirs[i], si->name, si->version);
-    sbx__v1__scenario_info__free_unpacked(si, NULL);
+    n = uv_fs_scandir(NULL, &req, dir, 0, NULL);
+    if (n < 0) {
+      sbx_log("error", "scenario_load_failed",
+              "dir=%s error=\"not a scenario directory (no spec.yaml) nor a "
+              "readable directory of them: %s\"",
+              dir, uv_strerror(n));
+      failed++;
+      uv_fs_req_cleanup(&req);
+      continue;
+    }
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+      snprintf(path, sizeof(path), "%s/%s/spec.yaml", dir, ent.name);
+      if (access(path, F_OK) != 0)
+        continue;
+      snprintf(path, sizeof(path), "%s/%s", dir, ent.name);
+      failed += publish_one(d, path);
+    }
+    uv_fs_req_cleanup(&req);
   }
   return failed;
 }

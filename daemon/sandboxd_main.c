@@ -54,52 +54,6 @@ static const char usage[] =
     "INTERRUPTED, the store is flushed); SIGHUP publishes the scenario\n"
     "directories again. Logs: one key=value line per event on stderr.\n";
 
-/* A --scenarios directory either is a scenario (spec.yaml) or holds them. */
-static int expand_scenarios(struct sbx_daemon_config *cfg) {
-  char **dirs = cfg->scenario_dirs;
-  size_t n = cfg->n_scenario_dirs, i;
-  cfg->scenario_dirs = NULL;
-  cfg->n_scenario_dirs = 0;
-  for (i = 0; i < n; i++) {
-    char path[4096];
-    uv_fs_t req;
-    uv_dirent_t ent;
-    snprintf(path, sizeof(path), "%s/spec.yaml", dirs[i]);
-    if (access(path, F_OK) == 0 ||
-        uv_fs_scandir(NULL, &req, dirs[i], 0, NULL) < 0) {
-      char *one = dirs[i];
-      char **v = realloc(cfg->scenario_dirs,
-                         (cfg->n_scenario_dirs + 1) * sizeof(*v));
-      if (v == NULL)
-        return -1;
-      cfg->scenario_dirs = v;
-      v[cfg->n_scenario_dirs++] = one;
-      continue;
-    }
-    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
-      char sub[4096];
-      char **v;
-      if (ent.type != UV_DIRENT_DIR)
-        continue;
-      snprintf(sub, sizeof(sub), "%s/%s/spec.yaml", dirs[i], ent.name);
-      if (access(sub, F_OK) != 0)
-        continue;
-      snprintf(sub, sizeof(sub), "%s/%s", dirs[i], ent.name);
-      v = realloc(cfg->scenario_dirs, (cfg->n_scenario_dirs + 1) * sizeof(*v));
-      if (v == NULL)
-        return -1;
-      cfg->scenario_dirs = v;
-      if ((v[cfg->n_scenario_dirs] = strdup(sub)) == NULL)
-        return -1;
-      cfg->n_scenario_dirs++;
-    }
-    uv_fs_req_cleanup(&req);
-    free(dirs[i]);
-  }
-  free(dirs);
-  return 0;
-}
-
 static int cmd_init(int argc, char **argv) {
   const char *dir = NULL;
   struct sbx_diag diag = {""};
@@ -223,10 +177,6 @@ int main(int argc, char **argv) {
       return 2;
     }
     i++;
-  }
-  if (expand_scenarios(&d->cfg) != 0) {
-    fprintf(stderr, "sandboxd: out of memory\n");
-    return 3;
   }
   rc = sbx_daemon_start(d, loop, &diag);
   if (rc != 0) {
