@@ -71,6 +71,54 @@ int sbx_cmd_whoami(int argc, char **argv, const struct sbx_cmd_globals *g);
  * the options they share), static; NULL if topic is not one of them. */
 const char *sbx_cmd_client_usage(const char *topic);
 
+/* ---- pieces every sbx command uses, local or not (cmd_client.c) ---- */
+
+/* If args[0] (of n) is one of the options every server command takes
+ * before or after its name - --json, --server URL, --server=URL, --token T,
+ * --token=T - stores it in g (borrowing the string) and returns how many of
+ * args it used (1 or 2); 0 if args[0] is none of them, or its value is
+ * missing (g untouched). */
+int sbx_cmd_global_arg(char *const *args, int n, struct sbx_cmd_globals *g);
+
+/* The exit code of a verdict (a Sbx__V1__Verdict): 0 PASS, 1 FAIL or
+ * INVALID, 3 anything else (ERROR, unspecified). */
+int sbx_cmd_verdict_exit(int verdict);
+
+/* Whether what goes to f may be colored: not with no_color, nor when
+ * $NO_COLOR is set and not empty, and only when f is a terminal. */
+int sbx_cmd_want_color(FILE *f, int no_color);
+
+/* Prints usage (a command's --help text) to stdout; returns 0, the exit
+ * code of --help. */
+int sbx_cmd_help(const char *usage);
+
+/* Prints "Try 'sbx CMD --help'." to stderr, for an option getopt refused;
+ * returns 2, the exit code of a usage error. */
+int sbx_cmd_try_help(const char *cmd);
+
+/* A word an option takes and the value it stands for. Lists of them end
+ * with a NULL name. */
+struct sbx_cmd_choice {
+  const char *name;
+  int value;
+};
+
+/* The words of --http-client: auto, curl and fast, as Sbx__V1__HttpClient
+ * values. */
+extern const struct sbx_cmd_choice sbx_cmd_http_clients[];
+
+/* Looks text up in choices (exact, case-sensitive). Returns 0 with *out set,
+ * or SBX_EINVAL with *out untouched. */
+int sbx_cmd_parse_choice(const struct sbx_cmd_choice *choices, const char *text,
+                         int *out);
+
+/* Writes res as JUnit XML to junit and as its JSON summary to json
+ * (report.h); either may be NULL for none. A file that cannot be written is
+ * reported on stderr as "sbx CMD: <why and how to fix>", and the other one
+ * is still written. Returns 0, or SBX_EIO if either failed. */
+int sbx_cmd_write_reports(const char *cmd, const Sbx__V1__Result *res,
+                          const char *junit, const char *json);
+
 /* ---- pieces of the client commands, exposed for their unit test ---- */
 
 /* Applies one load override given on the command line, the way `sbx test`

@@ -1,9 +1,13 @@
-/* cmd_client.c - the sbx commands that talk to sandboxd. See cmd.h.
+/* cmd_client.c - the sbx commands that talk to sandboxd, and the pieces
+ * every sbx command shares. See cmd.h.
  *
- * Every command is the same three steps: parse the options (the shared
- * --server/--token/--json among them), make one or a few API calls
- * (apiclient.h), print the answer as a table, as key/value lines, or as
- * proto3 JSON with --json. Whatever the server sent is printed through
+ * Every command is the same three steps, each done by one piece of code
+ * here: parse the options (parse_args, from a table of struct opt; the
+ * shared --server/--token/--json/--help are added to every table), make
+ * one or a few API calls (call: the error printed the standard way and
+ * mapped to the exit code), print the answer (show_answer: proto3 JSON
+ * with --json, else the command's key/value lines or a table of a
+ * struct table_shape). Whatever the server sent is printed through
  * sbx_api_sanitize first: a name or a reason can hold anything.
  */
 #include "cmd.h"
@@ -213,6 +217,91 @@ const char *sbx_cmd_client_usage(const char *topic) {
   return NULL;
 }
 
+/* ---- pieces every sbx command uses (see cmd.h) ---- */
+
+int sbx_cmd_global_arg(char *const *args, int n, struct sbx_cmd_globals *g) {
+  const char *a;
+  if (n < 1)
+    return 0;
+  a = args[0];
+  if (strcmp(a, "--json") == 0) {
+    g->json = 1;
+    return 1;
+  }
+  if ((strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0) && n >= 2) {
+    *(a[2] == 's' ? &g->server : &g->token) = args[1];
+    return 2;
+  }
+  if (strncmp(a, "--server=", 9) == 0) {
+    g->server = a + 9;
+    return 1;
+  }
+  if (strncmp(a, "--token=", 8) == 0) {
+    g->token = a + 8;
+    return 1;
+  }
+  return 0;
+}
+
+int sbx_cmd_verdict_exit(int verdict) {
+  switch (verdict) {
+  case SBX__V1__VERDICT__VERDICT_PASS:
+    return EXIT_OK;
+  case SBX__V1__VERDICT__VERDICT_FAIL:
+  case SBX__V1__VERDICT__VERDICT_INVALID:
+    return EXIT_FAILED;
+  default:
+    return EXIT_NORUN;
+  }
+}
+
+int sbx_cmd_want_color(FILE *f, int no_color) {
+  const char *nc = getenv("NO_COLOR");
+  return !no_color && (nc == NULL || nc[0] == '\0') && isatty(fileno(f));
+}
+
+int sbx_cmd_help(const char *usage) {
+  fputs(usage, stdout);
+  return EXIT_OK;
+}
+
+int sbx_cmd_try_help(const char *cmd) {
+  fprintf(stderr, "Try 'sbx %s --help'.\n", cmd);
+  return EXIT_USAGE;
+}
+
+const struct sbx_cmd_choice sbx_cmd_http_clients[] = {
+    {.name = "curl", .value = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL},
+    {.name = "fast", .value = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST},
+    {.name = "auto", .value = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO},
+    {.name = NULL}};
+
+int sbx_cmd_parse_choice(const struct sbx_cmd_choice *choices, const char *text,
+                         int *out) {
+  for (; choices->name != NULL; choices++) {
+    if (strcmp(text, choices->name) == 0) {
+      *out = choices->value;
+      return 0;
+    }
+  }
+  return SBX_EINVAL;
+}
+
+int sbx_cmd_write_reports(const char *cmd, const Sbx__V1__Result *res,
+                          const char *junit, const char *json) {
+  struct sbx_diag diag = {{0}};
+  int rc = 0;
+  if (junit != NULL && sbx_report_junit(junit, res, &diag) != 0) {
+    fprintf(stderr, "sbx %s: %s\n", cmd, diag.msg);
+    rc = SBX_EIO;
+  }
+  if (json != NULL && sbx_report_json(json, res, &diag) != 0) {
+    fprintf(stderr, "sbx %s: %s\n", cmd, diag.msg);
+    rc = SBX_EIO;
+  }
+  return rc;
+}
+
 /* ---- small formatting helpers ---- */
 
 void sbx_cmd_format_time(int64_t unix_ms, char *buf, size_t len) {
@@ -394,9 +483,69 @@ static const char *str(const char *s) {
   return s != NULL ? s : "";
 }
 
-static int want_color(FILE *f, int no_color) {
-  const char *nc = getenv("NO_COLOR");
-  return !no_color && (nc == NULL || nc[0] == '\0') && isatty(fileno(f));
+static int nonempty(const char *s) {
+  return s != NULL && s[0] != '\0';
+}
+
+/* kv for a value the server may leave out: no line without one. */
+static void kv_opt(const char *label, const char *value) {
+  if (nonempty(value))
+    kv(label, "%s", value);
+}
+
+static void kv_time(const char *label, int64_t unix_ms) {
+  char buf[64];
+  sbx_cmd_format_time(unix_ms, buf, sizeof(buf));
+  kv(label, "%s", buf);
+}
+
+static void kv_digest(const char *label, ProtobufCBinaryData d) {
+  char buf[160];
+  format_full_digest(d, buf, sizeof(buf));
+  kv(label, "%s", buf);
+}
+
+/* The n items joined with ", " into buf (cut at len). */
+static void join(char *const *items, size_t n, char *buf, size_t len) {
+  size_t i, used;
+  buf[0] = '\0';
+  for (i = 0; i < n; i++) {
+    used = strlen(buf);
+    snprintf(buf + used, len - used, "%s%s", i ? ", " : "", str(items[i]));
+  }
+}
+
+/* How long run r took into buf; returns 0 with "-" if it has not both
+ * started and ended. */
+static int format_took(const Sbx__V1__Run *r, char *buf, size_t len) {
+  if (r->ended_unix_ms > 0 && r->started_unix_ms > 0 &&
+      r->ended_unix_ms >= r->started_unix_ms) {
+    sbx_format_duration_us((r->ended_unix_ms - r->started_unix_ms) * 1000, buf,
+                           len);
+    return 1;
+  }
+  snprintf(buf, len, "-");
+  return 0;
+}
+
+/* The cells of a result summary in a table (results, leaderboards). */
+struct metric_cells {
+  char verdict[32], score[32], p99[32], tput[32], er[32];
+};
+
+/* Fills m from s; every cell "-" when s is NULL (no ranked run). */
+static void metric_cells(const Sbx__V1__ResultSummary *s,
+                         struct metric_cells *m) {
+  if (s == NULL) {
+    *m = (struct metric_cells){
+        .verdict = "-", .score = "-", .p99 = "-", .tput = "-", .er = "-"};
+    return;
+  }
+  verdict_name(s->verdict, m->verdict, sizeof(m->verdict));
+  format_score(s->score, m->score, sizeof(m->score));
+  format_us(s->p99_us, m->p99, sizeof(m->p99));
+  format_rate(s->throughput, m->tput, sizeof(m->tput));
+  format_fraction(s->error_rate, m->er, sizeof(m->er));
 }
 
 /* ---- the table ---- */
@@ -579,7 +728,9 @@ bad:
 /* ---- the client, calls and their errors ---- */
 
 struct cli {
-  const char *cmd; /* "run start", for messages */
+  const char *cmd;   /* "run start", for messages */
+  const char *topic; /* "run start" or "run": what 'sbx TOPIC --help' says */
+  const char *usage; /* what --help prints */
   const char *server;
   const char *token;
   int json;
@@ -607,6 +758,8 @@ static int error_exit(int rc, const struct sbx_api_error *err) {
   }
 }
 
+/* Says why a call failed, "sbx: <Method>: <code>: <message>" (or how to
+ * reach the server); returns the exit code for it. */
 static int report_error(const struct cli *cl, const char *method, int rc,
                         const struct sbx_api_error *err) {
   if (err->unreachable) {
@@ -631,9 +784,13 @@ static int report_error(const struct cli *cl, const char *method, int rc,
   return error_exit(rc, err);
 }
 
+/* Connects on first use; returns an exit code. */
 static int cli_open(struct cli *cl) {
   struct sbx_api_error err;
-  int rc = sbx_api_client_new(cl->server, cl->token, &cl->api, &err);
+  int rc;
+  if (cl->api != NULL)
+    return EXIT_OK;
+  rc = sbx_api_client_new(cl->server, cl->token, &cl->api, &err);
   if (rc != 0) {
     fprintf(stderr, "sbx %s: %s\n", cl->cmd, err.message);
     return rc == SBX_EINVAL ? EXIT_USAGE : EXIT_NORUN;
@@ -642,16 +799,29 @@ static int cli_open(struct cli *cl) {
   return EXIT_OK;
 }
 
-/* One unary call; prints the error. Returns an exit code, EXIT_OK with
- * *resp set (the caller frees it). */
+/* The API's method called name ("ListRuns"): its request and response
+ * types. NULL if there is none. */
+static const ProtobufCMethodDescriptor *method_of(const char *name) {
+  return protobuf_c_service_descriptor_get_method_by_name(
+      &sbx__v1__sandbox__descriptor, name);
+}
+
+/* One unary call of method, whose answer type the service's descriptor
+ * knows; prints the error. Returns an exit code, EXIT_OK with *resp set
+ * (the caller frees it). */
 static int call(struct cli *cl, const char *method, const void *req,
-                const ProtobufCMessageDescriptor *desc, void *resp) {
+                void *resp) {
+  const ProtobufCMethodDescriptor *m = method_of(method);
   struct sbx_api_error err;
   ProtobufCMessage **out = resp;
-  int rc;
-  if (cl->api == NULL && (rc = cli_open(cl)) != EXIT_OK)
+  int rc = cli_open(cl);
+  if (rc != EXIT_OK)
     return rc;
-  rc = sbx_api_call(cl->api, method, req, desc, out, &err);
+  if (m == NULL) { /* a typo here, not the user's doing */
+    fprintf(stderr, "sbx %s: %s is not a method of the API\n", cl->cmd, method);
+    return EXIT_NORUN;
+  }
+  rc = sbx_api_call(cl->api, method, req, m->output, out, &err);
   if (rc != 0)
     return report_error(cl, method, rc, &err);
   return EXIT_OK;
@@ -668,113 +838,361 @@ static int print_json(const void *msg) {
   return EXIT_OK;
 }
 
-/* ---- option parsing shared by every command ---- */
+/* "the answer holds no <what>": a server that left out what the command
+ * shows. Returns EXIT_NORUN. */
+static int no_answer(const struct cli *cl, const char *what) {
+  fprintf(stderr, "sbx %s: the answer holds no %s\n", cl->cmd, what);
+  return EXIT_NORUN;
+}
 
-enum {
-  O_SERVER = 1000,
-  O_TOKEN,
-  O_JSON,
-  O_HELP,
-  O_SCENARIO,
-  O_PRODUCT,
-  O_VENDOR,
-  O_STATE,
-  O_LIMIT,
-  O_VERDICT,
-  O_MATCH,
-  O_DATASET,
-  O_CALLBACK,
-  O_CLIENT,
-  O_WAIT,
-  O_JUNIT,
-  O_SUMMARY,
-  O_OUT,
-  O_QUIET,
-  O_NOPROG,
-  O_NOCOLOR,
-  O_ROUNDS,
-  O_PRIVATE,
-  O_REPLACE,
-  O_SPEC,
-  O_ENDPOINT,
-  O_HEADER,
-  O_SECRET,
-  O_PLUGIN,
-  O_PLUGIN_CONFIG,
-  O_ROLE,
-  O_NAME,
-  O_LOAD /* O_LOAD + i: LOAD_NAMES[i] */
+/* ---- answers: one call, shown as JSON or as text ---- */
+
+/* What the hooks of an answer get. */
+struct reply {
+  struct cli *cl;
+  void *msg;       /* the answer, of the method's response type */
+  const void *ctx; /* the command's: its request, an option, ... */
 };
 
-static const char *const LOAD_NAMES[] = {
-    "warmup",    "min-duration", "duration", "max-duration", "timeout",
-    "min-cases", "concurrency",  "rate",     "seed"};
-#define N_LOAD (sizeof(LOAD_NAMES) / sizeof(LOAD_NAMES[0]))
+/* How a command shows the answer of its call. */
+struct answer {
+  const char *method; /* "ListRuns" */
+  /* Runs on the answer before anything is printed, --json or not: wipes
+   * what must never be shown, checks what show relies on. Returns an exit
+   * code, EXIT_OK to go on. NULL: nothing to do. */
+  int (*check)(const struct reply *rp);
+  /* Prints the answer when --json was not given; returns an exit code. */
+  int (*show)(const struct reply *rp);
+};
 
-#define GLOBAL_OPTS                                                            \
-  {"server", required_argument, NULL, O_SERVER},                               \
-      {"token", required_argument, NULL, O_TOKEN},                             \
-      {"json", no_argument, NULL, O_JSON}, {                                   \
-    "help", no_argument, NULL, O_HELP                                          \
-  }
+/* Shows msg, an answer to a->method: a->check, then its proto3 JSON with
+ * --json, else a->show. Returns the exit code. */
+static int show_answer(struct cli *cl, const struct answer *a, void *msg,
+                       const void *ctx) {
+  const struct reply rp = {.cl = cl, .msg = msg, .ctx = ctx};
+  int code = a->check != NULL ? a->check(&rp) : EXIT_OK;
+  if (code != EXIT_OK)
+    return code;
+  return cl->json ? print_json(msg) : a->show(&rp);
+}
 
-#define LOAD_OPTS                                                              \
-  {"warmup", required_argument, NULL, O_LOAD + 0},                             \
-      {"min-duration", required_argument, NULL, O_LOAD + 1},                   \
-      {"duration", required_argument, NULL, O_LOAD + 2},                       \
-      {"max-duration", required_argument, NULL, O_LOAD + 3},                   \
-      {"timeout", required_argument, NULL, O_LOAD + 4},                        \
-      {"min-cases", required_argument, NULL, O_LOAD + 5},                      \
-      {"concurrency", required_argument, NULL, O_LOAD + 6},                    \
-      {"rate", required_argument, NULL, O_LOAD + 7}, {                         \
-    "seed", required_argument, NULL, O_LOAD + 8                                \
-  }
+/* Calls a->method with req and shows the answer (show_answer). Returns the
+ * exit code. */
+static int call_show(struct cli *cl, const struct answer *a, const void *req,
+                     const void *ctx) {
+  ProtobufCMessage *resp = NULL;
+  int code = call(cl, a->method, req, &resp);
+  if (code != EXIT_OK)
+    return code;
+  code = show_answer(cl, a, resp, ctx);
+  protobuf_c_message_free_unpacked(resp, NULL);
+  return code;
+}
 
-#define WATCH_OPTS                                                             \
-  {"junit", required_argument, NULL, O_JUNIT},                                 \
-      {"summary-json", required_argument, NULL, O_SUMMARY},                    \
-      {"out", required_argument, NULL, O_OUT},                                 \
-      {"quiet", no_argument, NULL, O_QUIET},                                   \
-      {"no-progress", no_argument, NULL, O_NOPROG}, {                          \
-    "no-color", no_argument, NULL, O_NOCOLOR                                   \
+/* ---- tables of answers ---- */
+
+/* The shape of a table that lists the messages of an answer. */
+struct table_shape {
+  size_t ncols;
+  const char *const *heads;
+  unsigned right; /* bit i: column i aligned right */
+  /* Printed instead of a table without rows; NULL: the heads alone. */
+  const char *empty;
+  /* Adds rows[i] to t; rows is the answer's array of message pointers. */
+  void (*row)(struct sbx_table *t, const void *rows, size_t i);
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Prints the n rows as ts says, to stdout. Returns EXIT_OK. */
+static int print_table(const struct table_shape *ts, const void *rows,
+                       size_t n) {
+  struct sbx_table t;
+  size_t i;
+  if (n == 0 && ts->empty != NULL) {
+    printf("%s\n", ts->empty);
+    return EXIT_OK;
   }
+  sbx_table_init(&t, ts->ncols, ts->heads, ts->right);
+  for (i = 0; i < n; i++)
+    ts->row(&t, rows, i);
+  sbx_table_print(&t, stdout);
+  sbx_table_free(&t);
+  return EXIT_OK;
+}
+
+/* ---- option parsing, one table per command ---- */
+
+/* An option of a command besides the ones they all take (--server,
+ * --token, --json, --help). */
+struct opt {
+  const char *name; /* without its dashes */
+  /* Stores arg (NULL for set_flag and set_unflag, which take none) in dst;
+   * returns EXIT_OK, or an exit code after saying what is wrong. */
+  int (*set)(struct cli *cl, const struct opt *o, char *arg);
+  void *dst;
+  const void *aux; /* what set needs besides */
+};
+
+#define OPT(n, fn, d)                                                          \
+  { .name = (n), .set = (fn), .dst = (d) }
+#define OPT_AUX(n, fn, d, a)                                                   \
+  { .name = (n), .set = (fn), .dst = (d), .aux = (a) }
+#define OPT_END                                                                \
+  { .name = NULL }
+/* More options than the longest table (run start) has. */
+#define MAX_OPTS 32
+
+/* parse_args's "go on": not an exit code. */
+#define PARSED (-1)
+
+enum { O_SERVER = 1000, O_TOKEN, O_JSON, O_HELP, O_OPT /* + i: opts[i] */ };
+
+static int usage_error(const struct cli *cl, const char *what) {
+  fprintf(stderr, "sbx %s: %s; try 'sbx %s --help'\n", cl->cmd, what,
+          cl->topic);
+  return EXIT_USAGE;
+}
+
+static int bad_value(const struct cli *cl, const char *name, const char *value,
+                     const char *hint) {
+  fprintf(stderr, "sbx %s: --%s: invalid value \"%.100s\"; %s\n", cl->cmd, name,
+          value, hint);
+  return EXIT_USAGE;
+}
+
+static int check_url(const struct cli *cl, const char *name, const char *url) {
+  if (strncasecmp(url, "http://", 7) == 0 ||
+      strncasecmp(url, "https://", 8) == 0)
+    return EXIT_OK;
+  fprintf(stderr,
+          "sbx %s: --%s: \"%.200s\" is not an http:// or https:// "
+          "URL\n",
+          cl->cmd, name, url);
+  return EXIT_USAGE;
+}
+
+/* dst: char *, the argument itself (argv outlives the command). */
+static int set_str(struct cli *cl, const struct opt *o, char *arg) {
+  (void)cl;
+  *(char **)o->dst = arg;
+  return EXIT_OK;
+}
+
+/* dst: int (protobuf_c_boolean too), set to 1. */
+static int set_flag(struct cli *cl, const struct opt *o, char *arg) {
+  (void)cl;
+  (void)arg;
+  *(int *)o->dst = 1;
+  return EXIT_OK;
+}
+
+/* dst: int, set to 0 (--no-progress). */
+static int set_unflag(struct cli *cl, const struct opt *o, char *arg) {
+  (void)cl;
+  (void)arg;
+  *(int *)o->dst = 0;
+  return EXIT_OK;
+}
+
+/* dst: uint32_t, a count from 1 to aux's (a const uint32_t). */
+static int set_count(struct cli *cl, const struct opt *o, char *arg) {
+  uint32_t max = *(const uint32_t *)o->aux;
+  uint64_t u;
+  char hint[64];
+  if (sbx_parse_uint64(arg, max, &u) != 0 || u == 0) {
+    snprintf(hint, sizeof(hint), "write a whole number from 1 to %" PRIu32,
+             max);
+    return bad_value(cl, o->name, arg, hint);
+  }
+  *(uint32_t *)o->dst = (uint32_t)u;
+  return EXIT_OK;
+}
+
+/* The words an enum option takes: those of choices, or else the enum's
+ * value names in any case, with or without prefix. */
+struct enum_words {
+  const struct sbx_cmd_choice *choices;
+  const ProtobufCEnumDescriptor *desc;
+  const char *prefix;
+  const char *hint; /* "write a, b or c" */
+};
+
+/* dst: an enum of the API (int-sized); aux: struct enum_words. */
+static int set_enum(struct cli *cl, const struct opt *o, char *arg) {
+  const struct enum_words *w = o->aux;
+  int v, rc = w->choices != NULL ? sbx_cmd_parse_choice(w->choices, arg, &v)
+                                 : parse_enum(w->desc, w->prefix, arg, &v);
+  if (rc != 0)
+    return bad_value(cl, o->name, arg, w->hint);
+  *(int *)o->dst = v;
+  return EXIT_OK;
+}
+
+/* dst: char *, an http:// or https:// URL. */
+static int set_url(struct cli *cl, const struct opt *o, char *arg) {
+  if (check_url(cl, o->name, arg) != EXIT_OK)
+    return EXIT_USAGE;
+  *(char **)o->dst = arg;
+  return EXIT_OK;
+}
+
+/* dst: Sbx__V1__LoadOverrides; the option is named after the override. */
+static int set_load(struct cli *cl, const struct opt *o, char *arg) {
+  struct sbx_diag diag = {{0}};
+  if (sbx_cmd_load_option(o->name, arg, o->dst, &diag) != 0) {
+    fprintf(stderr, "sbx %s: %s\n", cl->cmd, diag.msg);
+    return EXIT_USAGE;
+  }
+  return EXIT_OK;
+}
+
+static int too_many(const struct cli *cl, const struct opt *o) {
+  char what[64];
+  snprintf(what, sizeof(what), "too many --%s options", o->name);
+  return usage_error(cl, what);
+}
+
+/* An option given again and again (match start --product). */
+struct arg_list {
+  char *items[MAX_PRODUCTS];
+  size_t n;
+};
+
+/* dst: struct arg_list. */
+static int set_list(struct cli *cl, const struct opt *o, char *arg) {
+  struct arg_list *l = o->dst;
+  if (l->n == N_OF(l->items))
+    return too_many(cl, o);
+  l->items[l->n++] = arg;
+  return EXIT_OK;
+}
+
+/* "Name: value" into a Header (pointers into the argument, which getopt
+ * leaves alone; the colon is overwritten). */
+static int parse_header(const struct cli *cl, char *arg, Sbx__V1__Header *h) {
+  char *colon = strchr(arg, ':'), *v, *e;
+  size_t i;
+  if (colon == NULL || colon == arg)
+    goto bad;
+  for (e = colon; e > arg && (e[-1] == ' ' || e[-1] == '\t'); e--)
+    ;
+  if (e == arg)
+    goto bad;
+  for (i = 0; arg + i < e; i++)
+    if ((unsigned char)arg[i] <= 0x20 || (unsigned char)arg[i] >= 0x7f)
+      goto bad;
+  for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+    ;
+  for (i = 0; v[i] != '\0'; i++)
+    if (v[i] == '\r' || v[i] == '\n')
+      goto bad;
+  *e = '\0';
+  h->name = arg;
+  h->value = v;
+  return EXIT_OK;
+bad:
+  fprintf(stderr,
+          "sbx %s: --header: \"%.200s\" is not a header; write "
+          "--header 'Name: value'\n",
+          cl->cmd, arg);
+  return EXIT_USAGE;
+}
+
+struct header_list {
+  Sbx__V1__Header h[MAX_HEADERS];
+  Sbx__V1__Header *p[MAX_HEADERS]; /* what Endpoint.headers points to */
+  size_t n;
+};
+
+/* dst: struct header_list. */
+static int set_header(struct cli *cl, const struct opt *o, char *arg) {
+  struct header_list *l = o->dst;
+  if (l->n == MAX_HEADERS)
+    return too_many(cl, o);
+  l->h[l->n] = (Sbx__V1__Header)SBX__V1__HEADER__INIT;
+  if (parse_header(cl, arg, &l->h[l->n]) != EXIT_OK)
+    return EXIT_USAGE;
+  l->p[l->n] = &l->h[l->n];
+  l->n++;
+  return EXIT_OK;
+}
+
+#define LOAD_OPTS(ov)                                                          \
+  OPT("warmup", set_load, ov), OPT("min-duration", set_load, ov),              \
+      OPT("duration", set_load, ov), OPT("max-duration", set_load, ov),        \
+      OPT("timeout", set_load, ov), OPT("min-cases", set_load, ov),            \
+      OPT("concurrency", set_load, ov), OPT("rate", set_load, ov),             \
+      OPT("seed", set_load, ov)
+
+#define WATCH_OPTS(wo)                                                         \
+  OPT("junit", set_str, &(wo)->junit),                                         \
+      OPT("summary-json", set_str, &(wo)->summary),                            \
+      OPT("out", set_str, &(wo)->out), OPT("quiet", set_flag, &(wo)->quiet),   \
+      OPT("no-progress", set_unflag, &(wo)->progress),                         \
+      OPT("no-color", set_flag, &(wo)->no_color)
 
 /* What getopt said about a bad option; returns EXIT_USAGE. */
-static int bad_option(const struct cli *cl, char **argv, const char *topic) {
+static int bad_option(const struct cli *cl, char **argv) {
   const char *arg = optind > 0 ? argv[optind - 1] : "?";
   fprintf(stderr,
           "sbx %s: unknown option \"%s\", or it lacks its value; try 'sbx %s "
           "--help'\n",
-          cl->cmd, arg, topic);
+          cl->cmd, arg, cl->topic);
   return EXIT_USAGE;
 }
 
-/* Handles --server, --token, --json; 1 if c was one of them. */
-static int global_option(struct cli *cl, int c) {
-  switch (c) {
-  case O_SERVER:
-    cl->server = optarg;
-    return 1;
-  case O_TOKEN:
-    cl->token = optarg;
-    return 1;
-  case O_JSON:
-    cl->json = 1;
-    return 1;
-  default:
-    return 0;
-  }
-}
+/* Reads a verb's command line (argv[0] is the verb): opts (ended by
+ * OPT_END; NULL: none) and the shared options, in any order, then exactly
+ * nargs (0 or 1) arguments, else nargs_error. *arg (may be NULL) gets the
+ * argument. Returns PARSED to go on; otherwise the exit code, after the
+ * help or the error was printed. */
+static int parse_args(struct cli *cl, int argc, char **argv,
+                      const struct opt *opts, int nargs,
+                      const char *nargs_error, char **arg) {
+  struct option lo[MAX_OPTS + 5] = {
+      {.name = "server", .has_arg = required_argument, .val = O_SERVER},
+      {.name = "token", .has_arg = required_argument, .val = O_TOKEN},
+      {.name = "json", .has_arg = no_argument, .val = O_JSON},
+      {.name = "help", .has_arg = no_argument, .val = O_HELP}};
+  size_t n;
+  int c, code;
 
-static void start_getopt(void) {
+  for (n = 0; opts != NULL && opts[n].name != NULL && n < MAX_OPTS; n++)
+    lo[4 + n] = (struct option){.name = opts[n].name,
+                                .has_arg = opts[n].set == set_flag ||
+                                                   opts[n].set == set_unflag
+                                               ? no_argument
+                                               : required_argument,
+                                .val = O_OPT + (int)n};
   optind = 0; /* glibc: start afresh, argv[0] is skipped */
   opterr = 0;
-}
-
-static int usage_error(const struct cli *cl, const char *what,
-                       const char *topic) {
-  fprintf(stderr, "sbx %s: %s; try 'sbx %s --help'\n", cl->cmd, what, topic);
-  return EXIT_USAGE;
+  while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    switch (c) {
+    case O_SERVER:
+      cl->server = optarg;
+      break;
+    case O_TOKEN:
+      cl->token = optarg;
+      break;
+    case O_JSON:
+      cl->json = 1;
+      break;
+    case O_HELP:
+      return sbx_cmd_help(cl->usage);
+    default:
+      if (c < O_OPT || c >= O_OPT + (int)n)
+        return bad_option(cl, argv);
+      code = opts[c - O_OPT].set(cl, &opts[c - O_OPT], optarg);
+      if (code != EXIT_OK)
+        return code;
+    }
+  }
+  if (optind + nargs != argc)
+    return usage_error(cl, nargs_error);
+  if (arg != NULL)
+    *arg = nargs > 0 ? argv[optind] : NULL;
+  return PARSED;
 }
 
 static int parse_id(const struct cli *cl, const char *s, uint64_t *id) {
@@ -788,29 +1206,45 @@ static int parse_id(const struct cli *cl, const char *s, uint64_t *id) {
   return EXIT_OK;
 }
 
-static int parse_limit(const struct cli *cl, const char *s, uint32_t *out) {
-  uint64_t u;
-  if (sbx_parse_uint64(s, 1000000, &u) != 0 || u == 0) {
-    fprintf(stderr,
-            "sbx %s: --limit: invalid value \"%.100s\"; write a whole "
-            "number from 1 to 1000000\n",
-            cl->cmd, s);
+/* parse_args for a verb whose one argument is a RUN_ID, into *id. */
+static int parse_run_args(struct cli *cl, int argc, char **argv,
+                          const struct opt *opts, uint64_t *id) {
+  char *arg;
+  int code = parse_args(cl, argc, argv, opts, 1, "expected one RUN_ID", &arg);
+  if (code == PARSED && parse_id(cl, arg, id) != EXIT_OK)
     return EXIT_USAGE;
-  }
-  *out = (uint32_t)u;
-  return EXIT_OK;
+  return code;
 }
 
-static int check_url(const struct cli *cl, const char *opt, const char *url) {
-  if (strncasecmp(url, "http://", 7) == 0 ||
-      strncasecmp(url, "https://", 8) == 0)
-    return EXIT_OK;
-  fprintf(stderr,
-          "sbx %s: %s: \"%.200s\" is not an http:// or https:// "
-          "URL\n",
-          cl->cmd, opt, url);
-  return EXIT_USAGE;
-}
+static const uint32_t max_limit = 1000000, max_rounds = 1000;
+
+static const struct enum_words state_words = {
+    .desc = &sbx__v1__run_state__descriptor,
+    .prefix = "RUN_STATE_",
+    .hint = "write queued, preparing, warmup, measuring, verifying, done, "
+            "error, canceled or interrupted"};
+
+static const struct enum_words verdict_words = {
+    .desc = &sbx__v1__verdict__descriptor,
+    .prefix = "VERDICT_",
+    .hint = "write pass, fail, invalid or error"};
+
+static const struct enum_words role_words = {
+    .desc = &sbx__v1__role__descriptor,
+    .prefix = "ROLE_",
+    .hint = "write admin, publisher, evaluator, viewer or vendor"};
+
+static const struct sbx_cmd_choice dataset_choices[] = {
+    {.name = "public", .value = SBX__V1__DATASET_CHOICE__DATASET_PUBLIC},
+    {.name = "private", .value = SBX__V1__DATASET_CHOICE__DATASET_PRIVATE},
+    {.name = "default", .value = SBX__V1__DATASET_CHOICE__DATASET_DEFAULT},
+    {.name = NULL}};
+
+static const struct enum_words dataset_words = {
+    .choices = dataset_choices, .hint = "write public or private"};
+
+static const struct enum_words http_client_words = {
+    .choices = sbx_cmd_http_clients, .hint = "write auto, curl or fast"};
 
 /* ---- files ---- */
 
@@ -926,53 +1360,179 @@ static int join_path(const char *dir, const char *rel, char *out, size_t len) {
   return n < 0 || (size_t)n >= len ? SBX_ERANGE : 0;
 }
 
+/* ---- the command skeleton: verbs of a noun ---- */
+
+typedef int (*verb_fn)(struct cli *cl, int argc, char **argv);
+
+struct verb {
+  const char *name; /* NULL: the command has no verbs (keys, ...) */
+  /* The verb; NULL for a verb that is one call and nothing more, which
+   * call_verb runs from the three fields below. */
+  verb_fn fn;
+  const char *topic; /* for 'sbx TOPIC --help' in errors; NULL: the noun */
+  const char *usage; /* what its --help prints; NULL: the noun's */
+  const struct answer *answer; /* the call, and how its answer shows */
+  /* The request's field that takes the verb's one argument (a string, or
+   * a run id); NULL: the verb takes none. */
+  const char *arg;
+  const char *arg_name; /* the argument in messages: "RUN_ID" */
+};
+
+/* Runs a verb that is one call: the shared options, its one argument, if
+ * any, into a fresh request, then call_show (ctx: the argument). Returns
+ * the exit code. */
+static int call_verb(struct cli *cl, const struct verb *v, int argc,
+                     char **argv) {
+  const ProtobufCMethodDescriptor *m = method_of(v->answer->method);
+  const ProtobufCFieldDescriptor *f = NULL;
+  ProtobufCMessage *req = NULL;
+  char what[128], *arg;
+  int code;
+
+  if (m != NULL && v->arg != NULL)
+    f = protobuf_c_message_descriptor_get_field_by_name(m->input, v->arg);
+  if (m == NULL || (v->arg != NULL) != (f != NULL) ||
+      (f != NULL && f->type != PROTOBUF_C_TYPE_UINT64 &&
+       f->type != PROTOBUF_C_TYPE_STRING)) { /* a typo in a verb table */
+    fprintf(stderr, "sbx %s: no request field for the argument\n", cl->cmd);
+    return EXIT_NORUN;
+  }
+  if (f != NULL)
+    snprintf(what, sizeof(what), "expected one %s", v->arg_name);
+  else
+    snprintf(what, sizeof(what), "%s takes no arguments",
+             v->name != NULL ? v->name : cl->cmd);
+  code = parse_args(cl, argc, argv, NULL, f != NULL, what, &arg);
+  if (code != PARSED)
+    return code;
+  req = malloc(m->input->sizeof_message);
+  if (req == NULL) {
+    fputs("sbx: out of memory\n", stderr);
+    return EXIT_NORUN;
+  }
+  protobuf_c_message_init(m->input, req);
+  code = EXIT_OK;
+  if (f != NULL && f->type == PROTOBUF_C_TYPE_UINT64)
+    code = parse_id(cl, arg, (uint64_t *)((char *)req + f->offset));
+  else if (f != NULL)
+    *(char **)((char *)req + f->offset) = arg;
+  if (code == EXIT_OK)
+    code = call_show(cl, v->answer, req, arg);
+  free(req);
+  return code;
+}
+
+static int dispatch(const char *noun, const char *usage,
+                    const struct verb *verbs, size_t n, int argc, char **argv,
+                    const struct sbx_cmd_globals *g) {
+  struct sbx_cmd_globals o = *g;
+  const struct verb *v = NULL;
+  struct cli cl;
+  char cmd[64];
+  size_t i;
+  int k, code;
+
+  if (o.server == NULL || o.server[0] == '\0')
+    o.server = getenv("SBX_SERVER");
+  if (o.server == NULL || o.server[0] == '\0')
+    o.server = SBX_CMD_DEFAULT_SERVER;
+  if (o.token == NULL)
+    o.token = getenv("SBX_TOKEN");
+  if (verbs[0].name == NULL) {
+    v = &verbs[0];
+    snprintf(cmd, sizeof(cmd), "%s", noun);
+  } else {
+    /* "sbx run --json list": the shared options may also precede the verb. */
+    while (argc >= 2 && (k = sbx_cmd_global_arg(argv + 1, argc - 1, &o)) > 0) {
+      argv[k] = argv[0];
+      argc -= k;
+      argv += k;
+    }
+    if (argc < 2) {
+      fputs(usage, stderr);
+      return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0)
+      return sbx_cmd_help(usage);
+    for (i = 0; i < n && v == NULL; i++)
+      if (strcmp(argv[1], verbs[i].name) == 0)
+        v = &verbs[i];
+    if (v == NULL) {
+      fprintf(stderr, "sbx %s: unknown subcommand \"%.100s\"\n\n%s", noun,
+              argv[1], usage);
+      return EXIT_USAGE;
+    }
+    snprintf(cmd, sizeof(cmd), "%s %s", noun, v->name);
+    /* The verb sees argv from its own name on, so getopt works as is. */
+    argc--;
+    argv++;
+  }
+  cl = (struct cli){.cmd = cmd,
+                    .topic = v->topic != NULL ? v->topic : noun,
+                    .usage = v->usage != NULL ? v->usage : usage,
+                    .server = o.server,
+                    .token = o.token,
+                    .json = o.json,
+                    .interrupted = o.interrupted};
+  code = v->fn != NULL ? v->fn(&cl, argc, argv) : call_verb(&cl, v, argc, argv);
+  sbx_api_client_free(cl.api);
+  return code;
+}
+
 /* ---- scenario ---- */
 
+static void private_cases(const Sbx__V1__ScenarioInfo *si, char *buf,
+                          size_t len) {
+  if (!si->has_private_dataset)
+    snprintf(buf, len, "no");
+  else if (si->private_cases > 0)
+    snprintf(buf, len, "%" PRIu64, si->private_cases);
+  else
+    snprintf(buf, len, "yes");
+}
+
+static const char *kind_name(int k, char *buf, size_t len) {
+  return enum_name(&sbx__v1__interface_kind__descriptor, k, "INTERFACE_KIND_",
+                   1, buf, len);
+}
+
+static int show_published(const struct reply *rp) {
+  const Sbx__V1__PublishScenarioResponse *resp = rp->msg;
+  const Sbx__V1__ScenarioInfo *si = resp->scenario;
+  if (si != NULL) {
+    kv("published", "%s@%s", str(si->name), str(si->version));
+    kv("cases", "%" PRIu64 " public%s", si->public_cases,
+       si->has_private_dataset ? ", private dataset" : "");
+    kv_digest("digest", si->digest);
+  }
+  return EXIT_OK;
+}
+
 static int scenario_publish(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"private-dataset", required_argument, NULL, O_PRIVATE},
-      {"replace", no_argument, NULL, O_REPLACE},
-      {NULL, 0, NULL, 0}};
+  static const struct answer published = {.method = "PublishScenario",
+                                          .show = show_published};
   Sbx__V1__PublishScenarioRequest req = SBX__V1__PUBLISH_SCENARIO_REQUEST__INIT;
-  Sbx__V1__PublishScenarioResponse *resp = NULL;
   Sbx__V1__Scenario *sc = NULL;
   struct sbx_diag diag = {{0}};
-  const char *priv = NULL, *arg;
+  char *priv = NULL, *arg;
+  const struct opt opts[] = {OPT("private-dataset", set_str, &priv),
+                             OPT("replace", set_flag, &req.replace), OPT_END};
   char dir[PATH_MAX], spec_path[PATH_MAX], path[PATH_MAX];
   uint8_t *spec = NULL, *data = NULL, *setup = NULL, *pdata = NULL;
   size_t spec_len = 0, data_len = 0, setup_len = 0, pdata_len = 0;
   struct stat st;
-  int c, code;
+  int code;
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    switch (c) {
-    case O_PRIVATE:
-      priv = optarg;
-      break;
-    case O_REPLACE:
-      req.replace = 1;
-      break;
-    case O_HELP:
-      fputs(usage_scenario, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "scenario");
-    }
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl,
-                       "expected one DIR (a scenario directory with "
-                       "spec.yaml)",
-                       "scenario");
-  arg = argv[optind];
+  code = parse_args(cl, argc, argv, opts, 1,
+                    "expected one DIR (a scenario directory with spec.yaml)",
+                    &arg);
+  if (code != PARSED)
+    return code;
   if (stat(arg, &st) == 0 && S_ISDIR(st.st_mode)) {
     snprintf(dir, sizeof(dir), "%s", arg);
     if (join_path(arg, "spec.yaml", spec_path, sizeof(spec_path)) != 0)
-      return usage_error(cl, "path too long", "scenario");
+      return usage_error(cl, "path too long");
   } else {
     const char *slash = strrchr(arg, '/');
     snprintf(spec_path, sizeof(spec_path), "%s", arg);
@@ -989,23 +1549,21 @@ static int scenario_publish(struct cli *cl, int argc, char **argv) {
     code = EXIT_USAGE;
     goto out;
   }
-  if (sc->dataset == NULL || sc->dataset->path == NULL ||
-      sc->dataset->path[0] == '\0') {
+  if (sc->dataset == NULL || !nonempty(sc->dataset->path)) {
     fprintf(stderr, "sbx %s: %s names no dataset.path\n", cl->cmd, spec_path);
     code = EXIT_USAGE;
     goto out;
   }
   if (join_path(dir, sc->dataset->path, path, sizeof(path)) != 0) {
-    code = usage_error(cl, "dataset path too long", "scenario");
+    code = usage_error(cl, "dataset path too long");
     goto out;
   }
   code = read_file(cl, "dataset", path, MAX_INPUT_FILE, &data, &data_len);
   if (code != EXIT_OK)
     goto out;
-  if (sc->interface != NULL && sc->interface->setup != NULL &&
-      sc->interface->setup[0] != '\0') {
+  if (sc->interface != NULL && nonempty(sc->interface->setup)) {
     if (join_path(dir, sc->interface->setup, path, sizeof(path)) != 0) {
-      code = usage_error(cl, "setup path too long", "scenario");
+      code = usage_error(cl, "setup path too long");
       goto out;
     }
     code =
@@ -1023,24 +1581,8 @@ static int scenario_publish(struct cli *cl, int argc, char **argv) {
   req.dataset = (ProtobufCBinaryData){.data = data, .len = data_len};
   req.setup = (ProtobufCBinaryData){.data = setup, .len = setup_len};
   req.private_dataset = (ProtobufCBinaryData){.data = pdata, .len = pdata_len};
-  code = call(cl, "PublishScenario", &req,
-              &sbx__v1__publish_scenario_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    goto out;
-  if (cl->json) {
-    code = print_json(resp);
-  } else if (resp->scenario != NULL) {
-    const Sbx__V1__ScenarioInfo *si = resp->scenario;
-    char dg[160];
-    format_full_digest(si->digest, dg, sizeof(dg));
-    kv("published", "%s@%s", str(si->name), str(si->version));
-    kv("cases", "%" PRIu64 " public%s", si->public_cases,
-       si->has_private_dataset ? ", private dataset" : "");
-    kv("digest", "%s", dg);
-  }
+  code = call_show(cl, &published, &req, NULL);
 out:
-  if (resp != NULL)
-    sbx__v1__publish_scenario_response__free_unpacked(resp, NULL);
   sbx_scenario_free(sc);
   free(spec);
   free(data);
@@ -1051,76 +1593,38 @@ out:
   return code;
 }
 
-static void private_cases(const Sbx__V1__ScenarioInfo *si, char *buf,
-                          size_t len) {
-  if (!si->has_private_dataset)
-    snprintf(buf, len, "no");
-  else if (si->private_cases > 0)
-    snprintf(buf, len, "%" PRIu64, si->private_cases);
-  else
-    snprintf(buf, len, "yes");
+static const char *const scenario_heads[] = {
+    "SCENARIO", "TITLE", "KIND", "CASES", "PRIVATE", "DIGEST", "PUBLISHED"};
+
+static void scenario_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__ScenarioInfo *si = ((Sbx__V1__ScenarioInfo *const *)rows)[i];
+  char id[300], kind[32], cases[32], priv[32], dg[32], when[64];
+  snprintf(id, sizeof(id), "%s@%s", str(si->name), str(si->version));
+  snprintf(cases, sizeof(cases), "%" PRIu64, si->public_cases);
+  private_cases(si, priv, sizeof(priv));
+  format_short_digest(si->digest, dg, sizeof(dg));
+  sbx_cmd_format_time(si->published_unix_ms, when, sizeof(when));
+  sbx_table_add(
+      t, (const char *const[]){id, str(si->title),
+                               kind_name(si->interface, kind, sizeof(kind)),
+                               cases, priv, dg, when});
 }
 
-static const char *kind_name(int k, char *buf, size_t len) {
-  return enum_name(&sbx__v1__interface_kind__descriptor, k, "INTERFACE_KIND_",
-                   1, buf, len);
+static const struct table_shape scenario_rows = {
+    .ncols = N_OF(scenario_heads),
+    .heads = scenario_heads,
+    .right = 1u << 3,
+    .empty = "no scenarios published yet; add one with sbx scenario publish "
+             "DIR",
+    .row = scenario_row};
+
+static int show_scenarios(const struct reply *rp) {
+  const Sbx__V1__ListScenariosResponse *resp = rp->msg;
+  return print_table(&scenario_rows, resp->scenarios, resp->n_scenarios);
 }
 
-static int scenario_list(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"SCENARIO", "TITLE",  "KIND",     "CASES",
-                                      "PRIVATE",  "DIGEST", "PUBLISHED"};
-  Sbx__V1__ListScenariosRequest req = SBX__V1__LIST_SCENARIOS_REQUEST__INIT;
-  Sbx__V1__ListScenariosResponse *resp = NULL;
-  struct sbx_table t;
-  size_t i;
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_scenario, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "scenario");
-  }
-  if (optind != argc)
-    return usage_error(cl, "list takes no arguments", "scenario");
-  code = call(cl, "ListScenarios", &req,
-              &sbx__v1__list_scenarios_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  if (resp->n_scenarios == 0) {
-    printf("no scenarios published yet; add one with sbx scenario publish "
-           "DIR\n");
-    goto out;
-  }
-  sbx_table_init(&t, 7, heads, 1u << 3);
-  for (i = 0; i < resp->n_scenarios; i++) {
-    const Sbx__V1__ScenarioInfo *si = resp->scenarios[i];
-    char id[300], kind[32], cases[32], priv[32], dg[32], when[64];
-    snprintf(id, sizeof(id), "%s@%s", str(si->name), str(si->version));
-    snprintf(cases, sizeof(cases), "%" PRIu64, si->public_cases);
-    private_cases(si, priv, sizeof(priv));
-    format_short_digest(si->digest, dg, sizeof(dg));
-    sbx_cmd_format_time(si->published_unix_ms, when, sizeof(when));
-    sbx_table_add(
-        &t, (const char *const[]){id, str(si->title),
-                                  kind_name(si->interface, kind, sizeof(kind)),
-                                  cases, priv, dg, when});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-out:
-  sbx__v1__list_scenarios_response__free_unpacked(resp, NULL);
-  return code;
-}
+static const struct answer list_scenarios = {.method = "ListScenarios",
+                                             .show = show_scenarios};
 
 /* Prints text from the server line by line, made printable. */
 static void print_text_block(const uint8_t *p, size_t n) {
@@ -1136,160 +1640,51 @@ static void print_text_block(const uint8_t *p, size_t n) {
   }
 }
 
-static int scenario_show(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS, {"spec", no_argument, NULL, O_SPEC}, {NULL, 0, NULL, 0}};
-  Sbx__V1__GetScenarioRequest req = SBX__V1__GET_SCENARIO_REQUEST__INIT;
-  Sbx__V1__GetScenarioResponse *resp = NULL;
-  const Sbx__V1__ScenarioInfo *si;
-  char buf[160], buf2[64];
-  int c, code;
+/* ctx: the GetScenarioRequest. */
+static int show_scenario(const struct reply *rp) {
+  const Sbx__V1__GetScenarioResponse *resp = rp->msg;
+  const Sbx__V1__GetScenarioRequest *req = rp->ctx;
+  const Sbx__V1__ScenarioInfo *si = resp->scenario;
+  char buf[64];
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_SPEC) {
-      req.include_spec = 1;
-      continue;
-    }
-    if (c == O_HELP) {
-      fputs(usage_scenario, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "scenario");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one NAME[@VERSION]", "scenario");
-  req.scenario = argv[optind];
-  code = call(cl, "GetScenario", &req,
-              &sbx__v1__get_scenario_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  si = resp->scenario;
-  if (si == NULL) {
-    fprintf(stderr, "sbx %s: the answer holds no scenario\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
-  }
+  if (si == NULL)
+    return no_answer(rp->cl, "scenario");
   kv("scenario", "%s@%s", str(si->name), str(si->version));
   kv("title", "%s", str(si->title));
-  if (si->description != NULL && si->description[0] != '\0')
-    kv("description", "%s", si->description);
-  kv("interface", "%s", kind_name(si->interface, buf2, sizeof(buf2)));
+  kv_opt("description", si->description);
+  kv("interface", "%s", kind_name(si->interface, buf, sizeof(buf)));
   kv("public cases", "%" PRIu64, si->public_cases);
-  private_cases(si, buf2, sizeof(buf2));
-  kv("private", "%s", buf2);
-  kv("score", "%s",
-     si->score_metric && si->score_metric[0] ? si->score_metric : "-");
-  format_full_digest(si->digest, buf, sizeof(buf));
-  kv("digest", "%s", buf);
-  sbx_cmd_format_time(si->published_unix_ms, buf, sizeof(buf));
-  kv("published", "%s", buf);
-  if (si->source != NULL && si->source[0] != '\0')
-    kv("source", "%s", si->source);
-  if (req.include_spec) {
+  private_cases(si, buf, sizeof(buf));
+  kv("private", "%s", buf);
+  kv("score", "%s", nonempty(si->score_metric) ? si->score_metric : "-");
+  kv_digest("digest", si->digest);
+  kv_time("published", si->published_unix_ms);
+  kv_opt("source", si->source);
+  if (req->include_spec) {
     printf("--- spec.yaml (%zu bytes; public dataset %zu bytes)\n",
            resp->spec.len, resp->dataset.len);
     print_text_block(resp->spec.data, resp->spec.len);
   }
-out:
-  sbx__v1__get_scenario_response__free_unpacked(resp, NULL);
-  return code;
+  return EXIT_OK;
 }
 
-/* ---- the command skeleton: verbs of a noun ---- */
-
-typedef int (*verb_fn)(struct cli *cl, int argc, char **argv);
-
-struct verb {
-  const char *name;
-  verb_fn fn;
-};
-
-static int dispatch(const char *noun, const char *usage,
-                    const struct verb *verbs, size_t n, int argc, char **argv,
-                    const struct sbx_cmd_globals *g) {
-  struct cli cl = {.server = g->server,
-                   .token = g->token,
-                   .json = g->json,
-                   .interrupted = g->interrupted};
-  char cmd[64];
-  size_t i;
-  int code;
-
-  if (cl.server == NULL || cl.server[0] == '\0')
-    cl.server = getenv("SBX_SERVER");
-  if (cl.server == NULL || cl.server[0] == '\0')
-    cl.server = SBX_CMD_DEFAULT_SERVER;
-  if (cl.token == NULL)
-    cl.token = getenv("SBX_TOKEN");
-  if (verbs[0].name == NULL) { /* a command without verbs: keys, ... */
-    cl.cmd = noun;
-    code = verbs[0].fn(&cl, argc, argv);
-    sbx_api_client_free(cl.api);
-    return code;
-  }
-  /* "sbx run --json list": the shared options may also precede the verb. */
-  while (argc >= 2) {
-    if (strcmp(argv[1], "--json") == 0) {
-      cl.json = 1;
-      argv[1] = argv[0];
-      argc--;
-      argv++;
-    } else if ((strcmp(argv[1], "--server") == 0 ||
-                strcmp(argv[1], "--token") == 0) &&
-               argc >= 3) {
-      *(argv[1][2] == 's' ? &cl.server : &cl.token) = argv[2];
-      argv[2] = argv[0];
-      argc -= 2;
-      argv += 2;
-    } else if (strncmp(argv[1], "--server=", 9) == 0 ||
-               strncmp(argv[1], "--token=", 8) == 0) {
-      if (argv[1][2] == 's')
-        cl.server = argv[1] + 9;
-      else
-        cl.token = argv[1] + 8;
-      argv[1] = argv[0];
-      argc--;
-      argv++;
-    } else {
-      break;
-    }
-  }
-  if (argc < 2) {
-    fputs(usage, stderr);
-    return EXIT_USAGE;
-  }
-  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-      strcmp(argv[1], "help") == 0) {
-    fputs(usage, stdout);
-    return EXIT_OK;
-  }
-  for (i = 0; i < n; i++) {
-    if (strcmp(argv[1], verbs[i].name) == 0) {
-      snprintf(cmd, sizeof(cmd), "%s %s", noun, verbs[i].name);
-      cl.cmd = cmd;
-      /* The verb sees argv from its own name on, so getopt works as is. */
-      code = verbs[i].fn(&cl, argc - 1, argv + 1);
-      sbx_api_client_free(cl.api);
-      return code;
-    }
-  }
-  fprintf(stderr, "sbx %s: unknown subcommand \"%.100s\"\n\n%s", noun, argv[1],
-          usage);
-  return EXIT_USAGE;
+static int scenario_show(struct cli *cl, int argc, char **argv) {
+  static const struct answer scenario = {.method = "GetScenario",
+                                         .show = show_scenario};
+  Sbx__V1__GetScenarioRequest req = SBX__V1__GET_SCENARIO_REQUEST__INIT;
+  const struct opt opts[] = {OPT("spec", set_flag, &req.include_spec), OPT_END};
+  int code = parse_args(cl, argc, argv, opts, 1, "expected one NAME[@VERSION]",
+                        &req.scenario);
+  return code != PARSED ? code : call_show(cl, &scenario, &req, &req);
 }
 
 int sbx_cmd_scenario(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"publish", scenario_publish},
-                                      {"list", scenario_list},
-                                      {"show", scenario_show}};
-  return dispatch("scenario", usage_scenario, verbs, 3, argc, argv, g);
+  static const struct verb verbs[] = {
+      {.name = "publish", .fn = scenario_publish},
+      {.name = "list", .answer = &list_scenarios},
+      {.name = "show", .fn = scenario_show}};
+  return dispatch("scenario", usage_scenario, verbs, N_OF(verbs), argc, argv,
+                  g);
 }
 
 /* ---- product ---- */
@@ -1321,150 +1716,110 @@ bad:
   return EXIT_USAGE;
 }
 
-/* "Name: value" into a Header (pointers into the argument, which getopt
- * leaves alone; the colon is overwritten). */
-static int parse_header(const struct cli *cl, char *arg, Sbx__V1__Header *h) {
-  char *colon = strchr(arg, ':'), *v, *e;
-  size_t i;
-  if (colon == NULL || colon == arg)
-    goto bad;
-  for (e = colon; e > arg && (e[-1] == ' ' || e[-1] == '\t'); e--)
-    ;
-  if (e == arg)
-    goto bad;
-  for (i = 0; arg + i < e; i++)
-    if ((unsigned char)arg[i] <= 0x20 || (unsigned char)arg[i] >= 0x7f)
-      goto bad;
-  for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-    ;
-  for (i = 0; v[i] != '\0'; i++)
-    if (v[i] == '\r' || v[i] == '\n')
-      goto bad;
-  *e = '\0';
-  h->name = arg;
-  h->value = v;
-  return EXIT_OK;
-bad:
-  fprintf(stderr,
-          "sbx %s: --header: \"%.200s\" is not a header; write "
-          "--header 'Name: value'\n",
-          cl->cmd, arg);
-  return EXIT_USAGE;
-}
-
 static const char *base_name(const char *path) {
   const char *s = strrchr(path, '/');
   return s != NULL ? s + 1 : path;
 }
 
+/* Secrets never reach the screen, --json included. */
+static void scrub_product(Sbx__V1__Product *p) {
+  if (p != NULL && p->endpoint != NULL && p->endpoint->secret != NULL)
+    sodium_memzero(p->endpoint->secret, strlen(p->endpoint->secret));
+}
+
+static int scrub_registered(const struct reply *rp) {
+  Sbx__V1__RegisterProductResponse *resp = rp->msg;
+  scrub_product(resp->product);
+  return EXIT_OK;
+}
+
+/* ctx: the RegisterProductRequest, which says what was sent. */
+static int show_registered(const struct reply *rp) {
+  const Sbx__V1__RegisterProductRequest *req = rp->ctx;
+  const Sbx__V1__Product *p = req->product;
+  char hex[80];
+  if (p->endpoint != NULL) {
+    kv("registered", "%s/%s@%s, endpoint %s", p->vendor, p->name, p->version,
+       p->endpoint->url);
+  } else {
+    format_hex(p->plugin->sha256.data, p->plugin->sha256.len, 6, hex,
+               sizeof(hex));
+    kv("registered", "%s/%s@%s, plugin %s (%zu bytes, sha256:%s)", p->vendor,
+       p->name, p->version, p->plugin->filename, req->library.len, hex);
+  }
+  return EXIT_OK;
+}
+
+/* Reads the endpoint's secret file into *secret (the final newline is not
+ * part of the secret). Returns an exit code. */
+static int read_secret(const struct cli *cl, const char *path, uint8_t **secret,
+                       size_t *len) {
+  int code = read_file(cl, "secret file", path, MAX_SECRET_FILE, secret, len);
+  if (code != EXIT_OK)
+    return code;
+  while (*len > 0 &&
+         ((*secret)[*len - 1] == '\n' || (*secret)[*len - 1] == '\r'))
+    (*secret)[--*len] = '\0';
+  if (*len == 0 || strlen((char *)*secret) != *len) {
+    fprintf(stderr, "sbx %s: secret file %s is empty or holds a NUL byte\n",
+            cl->cmd, path);
+    return EXIT_USAGE;
+  }
+  return EXIT_OK;
+}
+
 static int product_register(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"endpoint", required_argument, NULL, O_ENDPOINT},
-      {"header", required_argument, NULL, O_HEADER},
-      {"secret-file", required_argument, NULL, O_SECRET},
-      {"plugin", required_argument, NULL, O_PLUGIN},
-      {"plugin-config", required_argument, NULL, O_PLUGIN_CONFIG},
-      {"callback", required_argument, NULL, O_CALLBACK},
-      {"replace", no_argument, NULL, O_REPLACE},
-      {NULL, 0, NULL, 0}};
+  static const struct answer registered = {.method = "RegisterProduct",
+                                           .check = scrub_registered,
+                                           .show = show_registered};
   Sbx__V1__RegisterProductRequest req = SBX__V1__REGISTER_PRODUCT_REQUEST__INIT;
-  Sbx__V1__RegisterProductResponse *resp = NULL;
   Sbx__V1__Product product = SBX__V1__PRODUCT__INIT;
   Sbx__V1__Endpoint ep = SBX__V1__ENDPOINT__INIT;
   Sbx__V1__Plugin pl = SBX__V1__PLUGIN__INIT;
-  Sbx__V1__Header hdrs[MAX_HEADERS];
-  Sbx__V1__Header *hptr[MAX_HEADERS];
-  const char *endpoint = NULL, *secret_file = NULL, *plugin = NULL;
-  const char *plugin_config = NULL;
+  struct header_list hdrs = {.n = 0};
+  char *endpoint = NULL, *secret_file = NULL, *plugin = NULL;
+  char *plugin_config = NULL, *id;
+  const struct opt opts[] = {OPT("endpoint", set_str, &endpoint),
+                             OPT("header", set_header, &hdrs),
+                             OPT("secret-file", set_str, &secret_file),
+                             OPT("plugin", set_str, &plugin),
+                             OPT("plugin-config", set_str, &plugin_config),
+                             OPT("callback", set_url, &product.callback_url),
+                             OPT("replace", set_flag, &req.replace),
+                             OPT_END};
   char idbuf[512];
   uint8_t *secret = NULL, *lib = NULL, *config = NULL;
-  size_t secret_len = 0, lib_len = 0, config_len = 0, n_hdrs = 0;
+  size_t secret_len = 0, lib_len = 0, config_len = 0;
   uint8_t sha[SBX_SHA256_BYTES];
-  int c, code = EXIT_USAGE;
+  int code;
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    switch (c) {
-    case O_ENDPOINT:
-      endpoint = optarg;
-      break;
-    case O_HEADER:
-      if (n_hdrs == MAX_HEADERS)
-        return usage_error(cl, "too many --header options", "product");
-      hdrs[n_hdrs] = (Sbx__V1__Header)SBX__V1__HEADER__INIT;
-      if (parse_header(cl, optarg, &hdrs[n_hdrs]) != EXIT_OK)
-        return EXIT_USAGE;
-      hptr[n_hdrs] = &hdrs[n_hdrs];
-      n_hdrs++;
-      break;
-    case O_SECRET:
-      secret_file = optarg;
-      break;
-    case O_PLUGIN:
-      plugin = optarg;
-      break;
-    case O_PLUGIN_CONFIG:
-      plugin_config = optarg;
-      break;
-    case O_CALLBACK:
-      if (check_url(cl, "--callback", optarg) != EXIT_OK)
-        return EXIT_USAGE;
-      product.callback_url = optarg;
-      break;
-    case O_REPLACE:
-      req.replace = 1;
-      break;
-    case O_HELP:
-      fputs(usage_product, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "product");
-    }
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one VENDOR/NAME@VERSION", "product");
-  if (split_product(cl, argv[optind], idbuf, sizeof(idbuf), &product) !=
-      EXIT_OK)
+  code = parse_args(cl, argc, argv, opts, 1, "expected one VENDOR/NAME@VERSION",
+                    &id);
+  if (code != PARSED)
+    return code;
+  if (split_product(cl, id, idbuf, sizeof(idbuf), &product) != EXIT_OK)
     return EXIT_USAGE;
   if ((endpoint == NULL) == (plugin == NULL))
-    return usage_error(cl,
-                       endpoint == NULL ? "the product is missing: give "
-                                          "--endpoint URL or --plugin LIB.so"
-                                        : "give either --endpoint or "
-                                          "--plugin, not both",
-                       "product");
+    return usage_error(cl, endpoint == NULL
+                               ? "the product is missing: give "
+                                 "--endpoint URL or --plugin LIB.so"
+                               : "give either --endpoint or --plugin, not "
+                                 "both");
   if (endpoint != NULL && plugin_config != NULL)
-    return usage_error(cl, "--plugin-config goes with --plugin", "product");
-  if (plugin != NULL && (n_hdrs > 0 || secret_file != NULL))
-    return usage_error(cl, "--header and --secret-file go with --endpoint",
-                       "product");
+    return usage_error(cl, "--plugin-config goes with --plugin");
+  if (plugin != NULL && (hdrs.n > 0 || secret_file != NULL))
+    return usage_error(cl, "--header and --secret-file go with --endpoint");
   if (endpoint != NULL) {
-    if (check_url(cl, "--endpoint", endpoint) != EXIT_OK)
+    if (check_url(cl, "endpoint", endpoint) != EXIT_OK)
       return EXIT_USAGE;
     product.kind = SBX__V1__PRODUCT_KIND__PRODUCT_KIND_ENDPOINT;
-    ep.url = (char *)endpoint;
-    ep.headers = hptr;
-    ep.n_headers = n_hdrs;
+    ep.url = endpoint;
+    ep.headers = hdrs.p;
+    ep.n_headers = hdrs.n;
     if (secret_file != NULL) {
-      code = read_file(cl, "secret file", secret_file, MAX_SECRET_FILE, &secret,
-                       &secret_len);
+      code = read_secret(cl, secret_file, &secret, &secret_len);
       if (code != EXIT_OK)
         goto out;
-      /* The file's final newline is not part of the secret. */
-      while (secret_len > 0 &&
-             (secret[secret_len - 1] == '\n' || secret[secret_len - 1] == '\r'))
-        secret[--secret_len] = '\0';
-      if (secret_len == 0 || strlen((char *)secret) != secret_len) {
-        fprintf(stderr,
-                "sbx %s: secret file %s is empty or holds a NUL "
-                "byte\n",
-                cl->cmd, secret_file);
-        code = EXIT_USAGE;
-        goto out;
-      }
       ep.secret = (char *)secret;
     }
     product.endpoint = &ep;
@@ -1493,30 +1848,8 @@ static int product_register(struct cli *cl, int argc, char **argv) {
     req.library = (ProtobufCBinaryData){.data = lib, .len = lib_len};
   }
   req.product = &product;
-  code = call(cl, "RegisterProduct", &req,
-              &sbx__v1__register_product_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    goto out;
-  if (resp->product != NULL && resp->product->endpoint != NULL &&
-      resp->product->endpoint->secret != NULL)
-    sodium_memzero(resp->product->endpoint->secret,
-                   strlen(resp->product->endpoint->secret));
-  if (cl->json) {
-    code = print_json(resp);
-  } else {
-    char hex[80];
-    format_hex(sha, sizeof(sha), 6, hex, sizeof(hex));
-    if (endpoint != NULL)
-      kv("registered", "%s/%s@%s, endpoint %s", product.vendor, product.name,
-         product.version, endpoint);
-    else
-      kv("registered", "%s/%s@%s, plugin %s (%zu bytes, sha256:%s)",
-         product.vendor, product.name, product.version, pl.filename, lib_len,
-         hex);
-  }
+  code = call_show(cl, &registered, &req, &req);
 out:
-  if (resp != NULL)
-    sbx__v1__register_product_response__free_unpacked(resp, NULL);
   if (secret != NULL)
     sodium_memzero(secret, secret_len);
   free(secret);
@@ -1548,110 +1881,67 @@ static const char *product_kind(int k, char *buf, size_t len) {
                    buf, len);
 }
 
-/* Secrets never reach the screen, --json included. */
-static void scrub_product(Sbx__V1__Product *p) {
-  if (p != NULL && p->endpoint != NULL && p->endpoint->secret != NULL)
-    sodium_memzero(p->endpoint->secret, strlen(p->endpoint->secret));
+static const char *const product_heads[] = {"PRODUCT", "KIND", "TARGET",
+                                            "CREATED"};
+
+static void product_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__Product *p = ((Sbx__V1__Product *const *)rows)[i];
+  char id[400], kind[32], target[600], when[64];
+  product_id(p, id, sizeof(id));
+  product_target(p, target, sizeof(target));
+  sbx_cmd_format_time(p->created_unix_ms, when, sizeof(when));
+  sbx_table_add(
+      t, (const char *const[]){id, product_kind(p->kind, kind, sizeof(kind)),
+                               target, when});
+}
+
+static const struct table_shape product_rows = {
+    .ncols = N_OF(product_heads), .heads = product_heads, .row = product_row};
+
+static int scrub_listed(const struct reply *rp) {
+  Sbx__V1__ListProductsResponse *resp = rp->msg;
+  size_t i;
+  for (i = 0; i < resp->n_products; i++)
+    scrub_product(resp->products[i]);
+  return EXIT_OK;
+}
+
+/* ctx: the ListProductsRequest. */
+static int show_products(const struct reply *rp) {
+  const Sbx__V1__ListProductsResponse *resp = rp->msg;
+  const Sbx__V1__ListProductsRequest *req = rp->ctx;
+  if (resp->n_products == 0) {
+    printf("no products registered%s%s; add one with sbx product register\n",
+           req->vendor[0] ? " for vendor " : "", req->vendor);
+    return EXIT_OK;
+  }
+  return print_table(&product_rows, resp->products, resp->n_products);
 }
 
 static int product_list(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"vendor", required_argument, NULL, O_VENDOR},
-      {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"PRODUCT", "KIND", "TARGET", "CREATED"};
+  static const struct answer products = {
+      .method = "ListProducts", .check = scrub_listed, .show = show_products};
   Sbx__V1__ListProductsRequest req = SBX__V1__LIST_PRODUCTS_REQUEST__INIT;
-  Sbx__V1__ListProductsResponse *resp = NULL;
-  struct sbx_table t;
-  size_t i;
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_VENDOR) {
-      req.vendor = optarg;
-      continue;
-    }
-    if (c == O_HELP) {
-      fputs(usage_product, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "product");
-  }
-  if (optind != argc)
-    return usage_error(cl, "list takes no arguments", "product");
-  code = call(cl, "ListProducts", &req,
-              &sbx__v1__list_products_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  for (i = 0; i < resp->n_products; i++)
-    scrub_product(resp->products[i]);
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  if (resp->n_products == 0) {
-    printf("no products registered%s%s; add one with sbx product register\n",
-           req.vendor[0] ? " for vendor " : "", req.vendor);
-    goto out;
-  }
-  sbx_table_init(&t, 4, heads, 0);
-  for (i = 0; i < resp->n_products; i++) {
-    const Sbx__V1__Product *p = resp->products[i];
-    char id[400], kind[32], target[600], when[64];
-    product_id(p, id, sizeof(id));
-    product_target(p, target, sizeof(target));
-    sbx_cmd_format_time(p->created_unix_ms, when, sizeof(when));
-    sbx_table_add(
-        &t, (const char *const[]){id, product_kind(p->kind, kind, sizeof(kind)),
-                                  target, when});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-out:
-  sbx__v1__list_products_response__free_unpacked(resp, NULL);
-  return code;
+  const struct opt opts[] = {OPT("vendor", set_str, &req.vendor), OPT_END};
+  int code =
+      parse_args(cl, argc, argv, opts, 0, "list takes no arguments", NULL);
+  return code != PARSED ? code : call_show(cl, &products, &req, &req);
 }
 
-static int product_show(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__GetProductRequest req = SBX__V1__GET_PRODUCT_REQUEST__INIT;
-  Sbx__V1__GetProductResponse *resp = NULL;
-  const Sbx__V1__Product *p;
+static int scrub_shown(const struct reply *rp) {
+  Sbx__V1__GetProductResponse *resp = rp->msg;
+  scrub_product(resp->product);
+  return EXIT_OK;
+}
+
+static int show_product(const struct reply *rp) {
+  const Sbx__V1__GetProductResponse *resp = rp->msg;
+  const Sbx__V1__Product *p = resp->product;
   char buf[600];
   size_t i;
-  int c, code;
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_product, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "product");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one VENDOR/NAME@VERSION", "product");
-  req.product = argv[optind];
-  code = call(cl, "GetProduct", &req,
-              &sbx__v1__get_product_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  scrub_product(resp->product);
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  p = resp->product;
-  if (p == NULL) {
-    fprintf(stderr, "sbx %s: the answer holds no product\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
-  }
+  if (p == NULL)
+    return no_answer(rp->cl, "product");
   product_id(p, buf, sizeof(buf));
   kv("product", "%s", buf);
   kv("kind", "%s", product_kind(p->kind, buf, sizeof(buf)));
@@ -1665,33 +1955,35 @@ static int product_show(struct cli *cl, int argc, char **argv) {
   if (p->plugin != NULL) {
     kv("library", "%s (%" PRIu64 " bytes)", str(p->plugin->filename),
        p->plugin->size);
-    format_full_digest(p->plugin->sha256, buf, sizeof(buf));
-    kv("digest", "%s", buf);
+    kv_digest("digest", p->plugin->sha256);
     if (p->plugin->config.len > 0)
       kv("config", "%zu bytes", p->plugin->config.len);
   }
-  if (p->callback_url != NULL && p->callback_url[0] != '\0')
-    kv("callback", "%s", p->callback_url);
-  sbx_cmd_format_time(p->created_unix_ms, buf, sizeof(buf));
-  kv("created", "%s", buf);
-out:
-  sbx__v1__get_product_response__free_unpacked(resp, NULL);
-  return code;
+  kv_opt("callback", p->callback_url);
+  kv_time("created", p->created_unix_ms);
+  return EXIT_OK;
 }
 
+static const struct answer get_product = {
+    .method = "GetProduct", .check = scrub_shown, .show = show_product};
+
 int sbx_cmd_product(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"register", product_register},
-                                      {"list", product_list},
-                                      {"show", product_show}};
-  return dispatch("product", usage_product, verbs, 3, argc, argv, g);
+  static const struct verb verbs[] = {
+      {.name = "register", .fn = product_register},
+      {.name = "list", .fn = product_list},
+      {.name = "show",
+       .answer = &get_product,
+       .arg = "product",
+       .arg_name = "VENDOR/NAME@VERSION"}};
+  return dispatch("product", usage_product, verbs, N_OF(verbs), argc, argv, g);
 }
 
 /* ---- watching a run ---- */
 
 struct watch_opts {
-  const char *junit;
-  const char *summary;
-  const char *out;
+  char *junit; /* NULL: none; the strings are option arguments */
+  char *summary;
+  char *out;
   int quiet;
   int progress;
   int no_color;
@@ -1772,21 +2064,9 @@ static const char *keyid_of(const Sbx__V1__SignedResult *sr) {
  * exit code (or 3 when a file could not be written). */
 static int show_result(struct cli *cl, const Sbx__V1__SignedResult *sr,
                        const Sbx__V1__Result *res, const struct watch_opts *o) {
-  struct sbx_diag diag = {{0}};
   char vbuf[32], keyid[80];
-  int code;
+  int code = sbx_cmd_verdict_exit(res->verdict);
 
-  switch (res->verdict) {
-  case SBX__V1__VERDICT__VERDICT_PASS:
-    code = EXIT_OK;
-    break;
-  case SBX__V1__VERDICT__VERDICT_FAIL:
-  case SBX__V1__VERDICT__VERDICT_INVALID:
-    code = EXIT_FAILED;
-    break;
-  default:
-    code = EXIT_NORUN;
-  }
   snprintf(keyid, sizeof(keyid), "%s",
            sr != NULL && keyid_of(sr) ? keyid_of(sr) : "");
   sbx_api_sanitize(keyid);
@@ -1826,7 +2106,7 @@ static int show_result(struct cli *cl, const Sbx__V1__SignedResult *sr,
       printf("%s run %" PRIu64 "\n",
              verdict_name(res->verdict, vbuf, sizeof(vbuf)), res->run_id);
   } else {
-    sbx_report_text(stdout, res, want_color(stdout, o->no_color));
+    sbx_report_text(stdout, res, sbx_cmd_want_color(stdout, o->no_color));
     if (sr != NULL && o->out != NULL)
       printf("signed    %s%s, saved in %s (sbx verify %s --key "
              "signing.pub)\n",
@@ -1838,14 +2118,8 @@ static int show_result(struct cli *cl, const Sbx__V1__SignedResult *sr,
              keyid[0] ? "by key " : "", keyid[0] ? keyid : "(no signature)",
              res->run_id);
   }
-  if (o->junit != NULL && sbx_report_junit(o->junit, res, &diag) != 0) {
-    fprintf(stderr, "sbx %s: %s\n", cl->cmd, diag.msg);
+  if (sbx_cmd_write_reports(cl->cmd, res, o->junit, o->summary) != 0)
     code = EXIT_NORUN;
-  }
-  if (o->summary != NULL && sbx_report_json(o->summary, res, &diag) != 0) {
-    fprintf(stderr, "sbx %s: %s\n", cl->cmd, diag.msg);
-    code = EXIT_NORUN;
-  }
   if (res->verdict == SBX__V1__VERDICT__VERDICT_ERROR && !o->brief &&
       !o->silent) {
     char msg[1024];
@@ -1872,31 +2146,52 @@ static Sbx__V1__Result *decode_payload(const struct cli *cl,
   return res;
 }
 
-/* Fetches a finished run's result with GetResult and shows it. */
-static int fetch_result(struct cli *cl, uint64_t run_id,
-                        const struct watch_opts *o, int *got) {
-  Sbx__V1__GetResultRequest req = SBX__V1__GET_RESULT_REQUEST__INIT;
-  Sbx__V1__GetResultResponse *resp = NULL;
-  Sbx__V1__Result *res = NULL;
+/* Shows the result signed in sr (show_result): what is shown is what was
+ * signed, the payload, not the convenience copy beside it. *got (may be
+ * NULL) is set once the payload decoded. With answer (sbx result get),
+ * --json prints that whole answer and show_result only writes the files.
+ * Returns the exit code. */
+static int show_signed(struct cli *cl, const Sbx__V1__SignedResult *sr,
+                       const struct watch_opts *o, int *got,
+                       const ProtobufCMessage *answer) {
+  struct watch_opts wo = *o;
+  Sbx__V1__Result *res = decode_payload(cl, sr);
   int code;
 
-  *got = 0;
+  if (res == NULL)
+    return EXIT_NORUN;
+  if (got != NULL)
+    *got = 1;
+  if (answer != NULL && cl->json) {
+    code = print_json(answer);
+    wo.silent = 1;
+    if (code != EXIT_OK)
+      goto out;
+  }
+  code = show_result(cl, sr, res, &wo);
+out:
+  sbx__v1__result__free_unpacked(res, NULL);
+  return code;
+}
+
+/* Fetches run_id's result with GetResult and shows it (show_signed). For
+ * sbx result get (answer set) --json prints the whole answer, and one
+ * without a signed result is reported; after a watch such an answer just
+ * means there is no result to show. Returns the exit code. */
+static int get_result(struct cli *cl, uint64_t run_id,
+                      const struct watch_opts *o, int *got, int answer) {
+  Sbx__V1__GetResultRequest req = SBX__V1__GET_RESULT_REQUEST__INIT;
+  Sbx__V1__GetResultResponse *resp = NULL;
+  int code;
+
   req.run_id = run_id;
-  code = call(cl, "GetResult", &req, &sbx__v1__get_result_response__descriptor,
-              &resp);
+  code = call(cl, "GetResult", &req, &resp);
   if (code != EXIT_OK)
     return code;
-  if (resp->signed_ != NULL)
-    res = decode_payload(cl, resp->signed_);
-  if (res == NULL) {
-    code = EXIT_NORUN;
-    goto out;
-  }
-  *got = 1;
-  code = show_result(cl, resp->signed_, res, o);
-out:
-  if (res != NULL)
-    sbx__v1__result__free_unpacked(res, NULL);
+  if (resp->signed_ == NULL)
+    code = answer ? no_answer(cl, "signed result") : EXIT_NORUN;
+  else
+    code = show_signed(cl, resp->signed_, o, got, answer ? &resp->base : NULL);
   sbx__v1__get_result_response__free_unpacked(resp, NULL);
   return code;
 }
@@ -1907,7 +2202,6 @@ static int watch_run(struct cli *cl, uint64_t run_id,
                      const struct watch_opts *o, int *got) {
   struct watch w = {.cl = cl, .run_id = run_id};
   struct sbx_api_error err;
-  Sbx__V1__Result *res = NULL;
   Sbx__V1__GetRunRequest greq = SBX__V1__GET_RUN_REQUEST__INIT;
   Sbx__V1__GetRunResponse *gresp = NULL;
   char sbuf[32], reason[1024];
@@ -1916,7 +2210,8 @@ static int watch_run(struct cli *cl, uint64_t run_id,
   if (got == NULL)
     got = &dummy;
   *got = 0;
-  if (cl->api == NULL && (code = cli_open(cl)) != EXIT_OK)
+  code = cli_open(cl);
+  if (code != EXIT_OK)
     return code;
   sbx_progress_init(&w.pl, stderr, o->progress && !o->quiet);
   rc = sbx_api_watch(cl->api, run_id, on_run_event, &w, &err);
@@ -1943,30 +2238,22 @@ static int watch_run(struct cli *cl, uint64_t run_id,
     goto out;
   }
   if (w.signed_res != NULL) {
-    res = decode_payload(cl, w.signed_res);
-    if (res == NULL) {
-      code = EXIT_NORUN;
-      goto out;
-    }
-    *got = 1;
-    code = show_result(cl, w.signed_res, res, o);
+    code = show_signed(cl, w.signed_res, o, got, NULL);
     goto out;
   }
   /* No result in the stream: ask how the run ended. */
   greq.run_id = run_id;
-  code =
-      call(cl, "GetRun", &greq, &sbx__v1__get_run_response__descriptor, &gresp);
+  code = call(cl, "GetRun", &greq, &gresp);
   if (code != EXIT_OK)
     goto out;
   if (gresp->run != NULL &&
       gresp->run->state == SBX__V1__RUN_STATE__RUN_STATE_DONE) {
-    code = fetch_result(cl, run_id, o, got);
+    code = get_result(cl, run_id, o, got, 0);
     goto out;
   }
   snprintf(reason, sizeof(reason), "%s",
-           gresp->run && gresp->run->reason && gresp->run->reason[0]
-               ? gresp->run->reason
-               : "no reason given");
+           gresp->run && nonempty(gresp->run->reason) ? gresp->run->reason
+                                                      : "no reason given");
   sbx_api_sanitize(reason);
   if (gresp->run != NULL && is_terminal(gresp->run->state))
     fprintf(stderr, "sbx %s: run %" PRIu64 " ended %s without a result: %s\n",
@@ -1984,8 +2271,6 @@ static int watch_run(struct cli *cl, uint64_t run_id,
 out:
   if (gresp != NULL)
     sbx__v1__get_run_response__free_unpacked(gresp, NULL);
-  if (res != NULL)
-    sbx__v1__result__free_unpacked(res, NULL);
   if (w.signed_res != NULL)
     sbx__v1__signed_result__free_unpacked(w.signed_res, NULL);
   return code;
@@ -1993,207 +2278,72 @@ out:
 
 /* ---- run ---- */
 
-static int parse_dataset(const struct cli *cl, const char *s,
-                         Sbx__V1__DatasetChoice *out) {
-  if (strcmp(s, "public") == 0)
-    *out = SBX__V1__DATASET_CHOICE__DATASET_PUBLIC;
-  else if (strcmp(s, "private") == 0)
-    *out = SBX__V1__DATASET_CHOICE__DATASET_PRIVATE;
-  else if (strcmp(s, "default") == 0)
-    *out = SBX__V1__DATASET_CHOICE__DATASET_DEFAULT;
-  else {
-    fprintf(stderr,
-            "sbx %s: --dataset: invalid value \"%.100s\"; write "
-            "public or private\n",
-            cl->cmd, s);
-    return EXIT_USAGE;
-  }
-  return EXIT_OK;
-}
-
-/* Handles a load override or a watch option; 1 if c was one, -1 on a bad
- * value (message printed). */
-static int load_or_watch_option(struct cli *cl, int c,
-                                Sbx__V1__LoadOverrides *ov,
-                                struct watch_opts *wo) {
-  struct sbx_diag diag = {{0}};
-  if (c >= O_LOAD && c < O_LOAD + (int)N_LOAD) {
-    if (sbx_cmd_load_option(LOAD_NAMES[c - O_LOAD], optarg, ov, &diag) != 0) {
-      fprintf(stderr, "sbx %s: %s\n", cl->cmd, diag.msg);
-      return -1;
-    }
-    return 1;
-  }
-  switch (c) {
-  case O_JUNIT:
-    wo->junit = optarg;
-    return 1;
-  case O_SUMMARY:
-    wo->summary = optarg;
-    return 1;
-  case O_OUT:
-    wo->out = optarg;
-    return 1;
-  case O_QUIET:
-    wo->quiet = 1;
-    return 1;
-  case O_NOPROG:
-    wo->progress = 0;
-    return 1;
-  case O_NOCOLOR:
-    wo->no_color = 1;
-    return 1;
-  default:
-    return 0;
-  }
-}
-
 static int run_start(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      LOAD_OPTS,
-      WATCH_OPTS,
-      {"scenario", required_argument, NULL, O_SCENARIO},
-      {"product", required_argument, NULL, O_PRODUCT},
-      {"dataset", required_argument, NULL, O_DATASET},
-      {"callback", required_argument, NULL, O_CALLBACK},
-      {"http-client", required_argument, NULL, O_CLIENT},
-      {"wait", no_argument, NULL, O_WAIT},
-      {NULL, 0, NULL, 0}};
   Sbx__V1__StartRunRequest req = SBX__V1__START_RUN_REQUEST__INIT;
   Sbx__V1__LoadOverrides ov = SBX__V1__LOAD_OVERRIDES__INIT;
   Sbx__V1__StartRunResponse *resp = NULL;
   struct watch_opts wo = {.progress = 1};
-  int c, k, wait = 0, watch_only = 0, code;
+  int wait = 0, code;
+  const struct opt opts[] = {
+      LOAD_OPTS(&ov),
+      WATCH_OPTS(&wo),
+      OPT("scenario", set_str, &req.scenario),
+      OPT("product", set_str, &req.product),
+      OPT_AUX("dataset", set_enum, &req.dataset, &dataset_words),
+      OPT("callback", set_url, &req.callback_url),
+      OPT_AUX("http-client", set_enum, &req.http_client, &http_client_words),
+      OPT("wait", set_flag, &wait),
+      OPT_END};
+  const Sbx__V1__Run *r;
   char sbuf[32];
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    k = load_or_watch_option(cl, c, &ov, &wo);
-    if (k < 0)
-      return EXIT_USAGE;
-    if (k > 0) {
-      if (c >= O_JUNIT && c <= O_NOCOLOR)
-        watch_only = 1;
-      continue;
-    }
-    switch (c) {
-    case O_SCENARIO:
-      req.scenario = optarg;
-      break;
-    case O_PRODUCT:
-      req.product = optarg;
-      break;
-    case O_DATASET:
-      if (parse_dataset(cl, optarg, &req.dataset) != EXIT_OK)
-        return EXIT_USAGE;
-      break;
-    case O_CALLBACK:
-      if (check_url(cl, "--callback", optarg) != EXIT_OK)
-        return EXIT_USAGE;
-      req.callback_url = optarg;
-      break;
-    case O_CLIENT:
-      if (strcmp(optarg, "curl") == 0)
-        req.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL;
-      else if (strcmp(optarg, "fast") == 0)
-        req.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST;
-      else if (strcmp(optarg, "auto") == 0)
-        req.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO;
-      else {
-        fprintf(stderr,
-                "sbx %s: --http-client: invalid value \"%.100s\"; "
-                "write auto, curl or fast\n",
-                cl->cmd, optarg);
-        return EXIT_USAGE;
-      }
-      break;
-    case O_WAIT:
-      wait = 1;
-      break;
-    case O_HELP:
-      fputs(usage_run_start, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "run start");
-    }
-  }
-  if (optind != argc)
-    return usage_error(cl,
-                       "unexpected argument; the scenario and product "
-                       "go with --scenario and --product",
-                       "run start");
+  code = parse_args(cl, argc, argv, opts, 0,
+                    "unexpected argument; the scenario and product go with "
+                    "--scenario and --product",
+                    NULL);
+  if (code != PARSED)
+    return code;
   if (req.scenario[0] == '\0' || req.product[0] == '\0')
-    return usage_error(cl,
-                       req.scenario[0] == '\0' ? "--scenario is required"
-                                               : "--product is required",
-                       "run start");
-  if (watch_only && !wait)
-    return usage_error(cl,
-                       "--junit, --summary-json, --out, --quiet, "
-                       "--no-progress and --no-color go with --wait",
-                       "run start");
+    return usage_error(cl, req.scenario[0] == '\0' ? "--scenario is required"
+                                                   : "--product is required");
+  if (!wait && (wo.junit != NULL || wo.summary != NULL || wo.out != NULL ||
+                wo.quiet || !wo.progress || wo.no_color))
+    return usage_error(cl, "--junit, --summary-json, --out, --quiet, "
+                           "--no-progress and --no-color go with --wait");
   req.overrides = &ov;
-  code = call(cl, "StartRun", &req, &sbx__v1__start_run_response__descriptor,
-              &resp);
+  code = call(cl, "StartRun", &req, &resp);
   if (code != EXIT_OK)
     return code;
-  if (resp->run == NULL || resp->run->id == 0) {
-    fprintf(stderr, "sbx %s: the answer holds no run\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
+  r = resp->run;
+  if (r == NULL || r->id == 0) {
+    code = no_answer(cl, "run");
+  } else if (wait) {
+    if (!wo.quiet && !cl->json)
+      fprintf(stderr,
+              "sbx: run %" PRIu64 " %s; following it (Ctrl-C stops "
+              "watching, the run goes on)\n",
+              r->id, state_name(r->state, sbuf, sizeof(sbuf)));
+    code = watch_run(cl, r->id, &wo, NULL);
+  } else if (cl->json) {
+    code = print_json(resp);
+  } else {
+    printf("run %" PRIu64 " %s", r->id,
+           state_name(r->state, sbuf, sizeof(sbuf)));
+    if (r->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED &&
+        r->queue_position > 0)
+      printf(" (%" PRIu32 " ahead)", r->queue_position);
+    putchar('\n');
   }
-  if (!wait) {
-    if (cl->json) {
-      code = print_json(resp);
-    } else {
-      printf("run %" PRIu64 " %s", resp->run->id,
-             state_name(resp->run->state, sbuf, sizeof(sbuf)));
-      if (resp->run->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED &&
-          resp->run->queue_position > 0)
-        printf(" (%" PRIu32 " ahead)", resp->run->queue_position);
-      putchar('\n');
-    }
-    goto out;
-  }
-  if (!wo.quiet && !cl->json)
-    fprintf(stderr,
-            "sbx: run %" PRIu64 " %s; following it (Ctrl-C stops "
-            "watching, the run goes on)\n",
-            resp->run->id, state_name(resp->run->state, sbuf, sizeof(sbuf)));
-  code = watch_run(cl, resp->run->id, &wo, NULL);
-out:
   sbx__v1__start_run_response__free_unpacked(resp, NULL);
   return code;
 }
 
 static int run_watch(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS, WATCH_OPTS, {NULL, 0, NULL, 0}};
   struct watch_opts wo = {.progress = 1};
+  const struct opt opts[] = {WATCH_OPTS(&wo), OPT_END};
   uint64_t id;
-  int c, k;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    k = load_or_watch_option(cl, c, NULL, &wo);
-    if (k > 0)
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_run, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "run");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one RUN_ID", "run");
-  if (parse_id(cl, argv[optind], &id) != EXIT_OK)
-    return EXIT_USAGE;
-  return watch_run(cl, id, &wo, NULL);
+  int code = parse_run_args(cl, argc, argv, opts, &id);
+  return code != PARSED ? code : watch_run(cl, id, &wo, NULL);
 }
 
 static void format_load(const Sbx__V1__Load *l, char *buf, size_t len) {
@@ -2216,319 +2366,195 @@ static void format_load(const Sbx__V1__Load *l, char *buf, size_t len) {
            model, a, b, d, l->min_cases, e, l->seed);
 }
 
+static void kv_requested_by(const char *token_id) {
+  if (nonempty(token_id))
+    kv("started by", "token %s", token_id);
+}
+
 static void print_run(const Sbx__V1__Run *r) {
   char buf[600], b2[160], b3[64];
-  size_t i;
   kv("run", "%" PRIu64, r->id);
   format_short_digest(r->scenario_digest, b2, sizeof(b2));
   kv("scenario", "%s (sha256:%s)", str(r->scenario), b2);
   kv("product", "%s", str(r->product));
   state_name(r->state, b3, sizeof(b3));
-  if (r->reason != NULL && r->reason[0] != '\0')
+  if (nonempty(r->reason))
     kv("state", "%s: %s", b3, r->reason);
   else
     kv("state", "%s", b3);
   if (r->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
     kv("queue", "%" PRIu32 " run(s) ahead", r->queue_position);
-  if (r->dataset != NULL && r->dataset[0] != '\0')
-    kv("dataset", "%s", r->dataset);
-  if (r->client != NULL && r->client[0] != '\0')
-    kv("client", "%s", r->client);
+  kv_opt("dataset", r->dataset);
+  kv_opt("client", r->client);
   if (r->load != NULL) {
     format_load(r->load, buf, sizeof(buf));
     kv("load", "%s", buf);
   }
-  buf[0] = '\0';
-  for (i = 0; i < r->n_overrides; i++) {
-    size_t n = strlen(buf);
-    snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "",
-             str(r->overrides[i]));
-  }
-  if (r->n_overrides > 0)
+  if (r->n_overrides > 0) {
+    join(r->overrides, r->n_overrides, buf, sizeof(buf));
     kv("overrides", "%s", buf);
-  kv("official", "%s", r->published ? "yes (on leaderboards)" : "no");
-  if (r->match_id != NULL && r->match_id[0] != '\0')
-    kv("match", "%s, round %" PRIu32, r->match_id, r->round);
-  sbx_cmd_format_time(r->created_unix_ms, buf, sizeof(buf));
-  kv("created", "%s", buf);
-  sbx_cmd_format_time(r->started_unix_ms, buf, sizeof(buf));
-  kv("started", "%s", buf);
-  sbx_cmd_format_time(r->ended_unix_ms, buf, sizeof(buf));
-  if (r->ended_unix_ms > 0 && r->started_unix_ms > 0 &&
-      r->ended_unix_ms >= r->started_unix_ms) {
-    sbx_format_duration_us((r->ended_unix_ms - r->started_unix_ms) * 1000, b2,
-                           sizeof(b2));
-    kv("ended", "%s (took %s)", buf, b2);
-  } else {
-    kv("ended", "%s", buf);
   }
-  if (r->callback_url != NULL && r->callback_url[0] != '\0')
-    kv("callback", "%s", r->callback_url);
-  if (r->requested_by != NULL && r->requested_by[0] != '\0')
-    kv("started by", "token %s", r->requested_by);
+  kv("official", "%s", r->published ? "yes (on leaderboards)" : "no");
+  if (nonempty(r->match_id))
+    kv("match", "%s, round %" PRIu32, r->match_id, r->round);
+  kv_time("created", r->created_unix_ms);
+  kv_time("started", r->started_unix_ms);
+  sbx_cmd_format_time(r->ended_unix_ms, buf, sizeof(buf));
+  if (format_took(r, b2, sizeof(b2)))
+    kv("ended", "%s (took %s)", buf, b2);
+  else
+    kv("ended", "%s", buf);
+  kv_opt("callback", r->callback_url);
+  kv_requested_by(r->requested_by);
 }
 
-static int run_show(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__GetRunRequest req = SBX__V1__GET_RUN_REQUEST__INIT;
-  Sbx__V1__GetRunResponse *resp = NULL;
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_run, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "run");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one RUN_ID", "run");
-  if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
-    return EXIT_USAGE;
-  code =
-      call(cl, "GetRun", &req, &sbx__v1__get_run_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json)
-    code = print_json(resp);
-  else if (resp->run != NULL)
+static int show_run(const struct reply *rp) {
+  const Sbx__V1__GetRunResponse *resp = rp->msg;
+  if (resp->run != NULL)
     print_run(resp->run);
-  sbx__v1__get_run_response__free_unpacked(resp, NULL);
-  return code;
+  return EXIT_OK;
+}
+
+static const struct answer get_run = {.method = "GetRun", .show = show_run};
+
+static const char *const run_heads[] = {
+    "RUN", "STATE", "SCENARIO", "PRODUCT", "CREATED", "TOOK", "NOTE"};
+
+static void run_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__Run *r = ((Sbx__V1__Run *const *)rows)[i];
+  char id[32], st[32], when[64], took[32], note[400];
+  snprintf(id, sizeof(id), "%" PRIu64, r->id);
+  sbx_cmd_format_time(r->created_unix_ms, when, sizeof(when));
+  format_took(r, took, sizeof(took));
+  if (nonempty(r->reason))
+    snprintf(note, sizeof(note), "%s", r->reason);
+  else if (r->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
+    snprintf(note, sizeof(note), "%" PRIu32 " ahead", r->queue_position);
+  else if (nonempty(r->match_id))
+    snprintf(note, sizeof(note), "match %s", r->match_id);
+  else
+    note[0] = '\0';
+  sbx_table_add(t, (const char *const[]){
+                       id, state_name(r->state, st, sizeof(st)),
+                       str(r->scenario), str(r->product), when, took, note});
+}
+
+static const struct table_shape run_rows = {.ncols = N_OF(run_heads),
+                                            .heads = run_heads,
+                                            .right = 1u << 0 | 1u << 5,
+                                            .empty = "no runs",
+                                            .row = run_row};
+
+static int show_runs(const struct reply *rp) {
+  const Sbx__V1__ListRunsResponse *resp = rp->msg;
+  return print_table(&run_rows, resp->runs, resp->n_runs);
 }
 
 static int run_list(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"scenario", required_argument, NULL, O_SCENARIO},
-      {"product", required_argument, NULL, O_PRODUCT},
-      {"state", required_argument, NULL, O_STATE},
-      {"limit", required_argument, NULL, O_LIMIT},
-      {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"RUN",     "STATE", "SCENARIO", "PRODUCT",
-                                      "CREATED", "TOOK",  "NOTE"};
+  static const struct answer runs = {.method = "ListRuns", .show = show_runs};
   Sbx__V1__ListRunsRequest req = SBX__V1__LIST_RUNS_REQUEST__INIT;
-  Sbx__V1__ListRunsResponse *resp = NULL;
-  struct sbx_table t;
-  size_t i;
-  int c, code, v;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    switch (c) {
-    case O_SCENARIO:
-      req.scenario = optarg;
-      break;
-    case O_PRODUCT:
-      req.product = optarg;
-      break;
-    case O_STATE:
-      if (parse_enum(&sbx__v1__run_state__descriptor, "RUN_STATE_", optarg,
-                     &v) != 0) {
-        fprintf(stderr,
-                "sbx %s: --state: invalid value \"%.100s\"; write "
-                "queued, preparing, warmup, measuring, verifying, "
-                "done, error, canceled or interrupted\n",
-                cl->cmd, optarg);
-        return EXIT_USAGE;
-      }
-      req.state = v;
-      break;
-    case O_LIMIT:
-      if (parse_limit(cl, optarg, &req.limit) != EXIT_OK)
-        return EXIT_USAGE;
-      break;
-    case O_HELP:
-      fputs(usage_run, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "run");
-    }
-  }
-  if (optind != argc)
-    return usage_error(cl, "list takes no arguments", "run");
-  code = call(cl, "ListRuns", &req, &sbx__v1__list_runs_response__descriptor,
-              &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  if (resp->n_runs == 0) {
-    printf("no runs\n");
-    goto out;
-  }
-  sbx_table_init(&t, 7, heads, 1u << 0 | 1u << 5);
-  for (i = 0; i < resp->n_runs; i++) {
-    const Sbx__V1__Run *r = resp->runs[i];
-    char id[32], st[32], when[64], took[32], note[400];
-    snprintf(id, sizeof(id), "%" PRIu64, r->id);
-    sbx_cmd_format_time(r->created_unix_ms, when, sizeof(when));
-    if (r->ended_unix_ms > 0 && r->started_unix_ms > 0 &&
-        r->ended_unix_ms >= r->started_unix_ms)
-      sbx_format_duration_us((r->ended_unix_ms - r->started_unix_ms) * 1000,
-                             took, sizeof(took));
-    else
-      snprintf(took, sizeof(took), "-");
-    if (r->reason != NULL && r->reason[0] != '\0')
-      snprintf(note, sizeof(note), "%s", r->reason);
-    else if (r->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
-      snprintf(note, sizeof(note), "%" PRIu32 " ahead", r->queue_position);
-    else if (r->match_id != NULL && r->match_id[0] != '\0')
-      snprintf(note, sizeof(note), "match %s", r->match_id);
-    else
-      note[0] = '\0';
-    sbx_table_add(&t, (const char *const[]){
-                          id, state_name(r->state, st, sizeof(st)),
-                          str(r->scenario), str(r->product), when, took, note});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-out:
-  sbx__v1__list_runs_response__free_unpacked(resp, NULL);
-  return code;
+  const struct opt opts[] = {
+      OPT("scenario", set_str, &req.scenario),
+      OPT("product", set_str, &req.product),
+      OPT_AUX("state", set_enum, &req.state, &state_words),
+      OPT_AUX("limit", set_count, &req.limit, &max_limit), OPT_END};
+  int code =
+      parse_args(cl, argc, argv, opts, 0, "list takes no arguments", NULL);
+  return code != PARSED ? code : call_show(cl, &runs, &req, NULL);
 }
 
-static int run_cancel(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__CancelRunRequest req = SBX__V1__CANCEL_RUN_REQUEST__INIT;
-  Sbx__V1__CancelRunResponse *resp = NULL;
+static int show_canceled(const struct reply *rp) {
+  const Sbx__V1__CancelRunResponse *resp = rp->msg;
   char sbuf[32];
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_run, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "run");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one RUN_ID", "run");
-  if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
-    return EXIT_USAGE;
-  code = call(cl, "CancelRun", &req, &sbx__v1__cancel_run_response__descriptor,
-              &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json)
-    code = print_json(resp);
-  else if (resp->run != NULL)
+  if (resp->run != NULL)
     printf("run %" PRIu64 " %s\n", resp->run->id,
            state_name(resp->run->state, sbuf, sizeof(sbuf)));
-  sbx__v1__cancel_run_response__free_unpacked(resp, NULL);
-  return code;
+  return EXIT_OK;
 }
 
+static const struct answer cancel_run = {.method = "CancelRun",
+                                         .show = show_canceled};
+
 int sbx_cmd_run(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"start", run_start},
-                                      {"show", run_show},
-                                      {"list", run_list},
-                                      {"cancel", run_cancel},
-                                      {"watch", run_watch}};
-  return dispatch("run", usage_run, verbs, 5, argc, argv, g);
+  static const struct verb verbs[] = {{.name = "start",
+                                       .fn = run_start,
+                                       .topic = "run start",
+                                       .usage = usage_run_start},
+                                      {.name = "show",
+                                       .answer = &get_run,
+                                       .arg = "run_id",
+                                       .arg_name = "RUN_ID"},
+                                      {.name = "list", .fn = run_list},
+                                      {.name = "cancel",
+                                       .answer = &cancel_run,
+                                       .arg = "run_id",
+                                       .arg_name = "RUN_ID"},
+                                      {.name = "watch", .fn = run_watch}};
+  return dispatch("run", usage_run, verbs, N_OF(verbs), argc, argv, g);
 }
 
 /* ---- leaderboards (sbx leaderboard, and a match's ranking) ---- */
 
-static void print_leaderboard(const Sbx__V1__GetLeaderboardResponse *lb) {
-  static const char *const heads[] = {"RANK",       "PRODUCT", "VERDICT",
-                                      "SCORE",      "P99",     "THROUGHPUT",
-                                      "ERROR RATE", "RUNS"};
-  struct sbx_table t;
-  size_t i;
-  sbx_table_init(&t, 8, heads,
-                 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7);
-  for (i = 0; i < lb->n_entries; i++) {
-    const Sbx__V1__LeaderboardEntry *e = lb->entries[i];
-    const Sbx__V1__ResultSummary *b = e->best;
-    char rank[32], v[32], score[32], p99[32], tput[32], er[32], runs[32];
-    snprintf(rank, sizeof(rank), "%s%" PRIu32, e->tied ? "=" : "", e->rank);
-    snprintf(runs, sizeof(runs), "%" PRIu32, e->runs);
-    if (b != NULL) {
-      verdict_name(b->verdict, v, sizeof(v));
-      format_score(b->score, score, sizeof(score));
-      format_us(b->p99_us, p99, sizeof(p99));
-      format_rate(b->throughput, tput, sizeof(tput));
-      format_fraction(b->error_rate, er, sizeof(er));
-    } else {
-      snprintf(v, sizeof(v), "-");
-      snprintf(score, sizeof(score), "-");
-      snprintf(p99, sizeof(p99), "-");
-      snprintf(tput, sizeof(tput), "-");
-      snprintf(er, sizeof(er), "-");
-    }
-    sbx_table_add(&t, (const char *const[]){rank, str(e->product), v, score,
-                                            p99, tput, er, runs});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
+static const char *const leaderboard_heads[] = {
+    "RANK", "PRODUCT",    "VERDICT",    "SCORE",
+    "P99",  "THROUGHPUT", "ERROR RATE", "RUNS"};
+
+static void leaderboard_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__LeaderboardEntry *e =
+      ((Sbx__V1__LeaderboardEntry *const *)rows)[i];
+  struct metric_cells m;
+  char rank[32], runs[32];
+  snprintf(rank, sizeof(rank), "%s%" PRIu32, e->tied ? "=" : "", e->rank);
+  snprintf(runs, sizeof(runs), "%" PRIu32, e->runs);
+  metric_cells(e->best, &m);
+  sbx_table_add(t, (const char *const[]){rank, str(e->product), m.verdict,
+                                         m.score, m.p99, m.tput, m.er, runs});
 }
 
-static void leaderboard_title(const Sbx__V1__GetLeaderboardResponse *lb,
+static const struct table_shape leaderboard_rows = {
+    .ncols = N_OF(leaderboard_heads),
+    .heads = leaderboard_heads,
+    .right = 1u << 0 | 1u << 3 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7,
+    .row = leaderboard_row};
+
+/* "WHAT SCENARIO, ranked by METRIC (higher is better)", then the table. */
+static void print_leaderboard(const Sbx__V1__GetLeaderboardResponse *lb,
                               const char *what) {
   char title[600];
   snprintf(title, sizeof(title), "%s %s, ranked by %s (%s is better)", what,
            str(lb->scenario),
-           lb->score_metric && lb->score_metric[0] ? lb->score_metric : "score",
+           nonempty(lb->score_metric) ? lb->score_metric : "score",
            lb->higher_is_better ? "higher" : "lower");
   sbx_api_sanitize(title);
   printf("%s\n", title);
+  print_table(&leaderboard_rows, lb->entries, lb->n_entries);
 }
 
-static int leaderboard_cmd(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__GetLeaderboardRequest req = SBX__V1__GET_LEADERBOARD_REQUEST__INIT;
-  Sbx__V1__GetLeaderboardResponse *resp = NULL;
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_leaderboard, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "leaderboard");
+/* ctx: the scenario as asked, for an answer that does not name it. */
+static int show_leaderboard(const struct reply *rp) {
+  const Sbx__V1__GetLeaderboardResponse *resp = rp->msg;
+  char s[300];
+  if (resp->n_entries > 0) {
+    print_leaderboard(resp, "leaderboard of");
+    return EXIT_OK;
   }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one SCENARIO", "leaderboard");
-  req.scenario = argv[optind];
-  code = call(cl, "GetLeaderboard", &req,
-              &sbx__v1__get_leaderboard_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-  } else if (resp->n_entries == 0) {
-    char s[300];
-    snprintf(s, sizeof(s), "%s", str(resp->scenario));
-    sbx_api_sanitize(s);
-    printf("no ranked results for %s yet (only official PASS and FAIL runs "
-           "rank)\n",
-           s[0] ? s : argv[optind]);
-  } else {
-    leaderboard_title(resp, "leaderboard of");
-    print_leaderboard(resp);
-  }
-  sbx__v1__get_leaderboard_response__free_unpacked(resp, NULL);
-  return code;
+  snprintf(s, sizeof(s), "%s", str(resp->scenario));
+  sbx_api_sanitize(s);
+  printf("no ranked results for %s yet (only official PASS and FAIL runs "
+         "rank)\n",
+         s[0] ? s : (const char *)rp->ctx);
+  return EXIT_OK;
 }
+
+static const struct answer get_leaderboard = {.method = "GetLeaderboard",
+                                              .show = show_leaderboard};
 
 int sbx_cmd_leaderboard(int argc, char **argv,
                         const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{NULL, leaderboard_cmd}};
-  return dispatch("leaderboard", usage_leaderboard, verbs, 1, argc, argv, g);
+  static const struct verb verbs[] = {
+      {.answer = &get_leaderboard, .arg = "scenario", .arg_name = "SCENARIO"}};
+  return dispatch("leaderboard", usage_leaderboard, verbs, N_OF(verbs), argc,
+                  argv, g);
 }
 
 /* ---- match ---- */
@@ -2546,14 +2572,12 @@ static int match_ranking(struct cli *cl, const char *match_id,
   int code;
 
   greq.scenario = (char *)scenario;
-  code = call(cl, "GetLeaderboard", &greq,
-              &sbx__v1__get_leaderboard_response__descriptor, &gresp);
+  code = call(cl, "GetLeaderboard", &greq, &gresp);
   if (code != EXIT_OK)
     return code;
   lreq.match_id = (char *)match_id;
-  lreq.limit = n_runs > 1000000 ? 1000000 : (uint32_t)n_runs;
-  code = call(cl, "ListResults", &lreq,
-              &sbx__v1__list_results_response__descriptor, &lresp);
+  lreq.limit = n_runs > max_limit ? max_limit : (uint32_t)n_runs;
+  code = call(cl, "ListResults", &lreq, &lresp);
   if (code != EXIT_OK)
     goto out;
   for (i = 0; i < lresp->n_results; i++)
@@ -2577,8 +2601,7 @@ static int match_ranking(struct cli *cl, const char *match_id,
   } else {
     char what[256];
     snprintf(what, sizeof(what), "match %.200s on", match_id);
-    leaderboard_title(&mine, what);
-    print_leaderboard(&mine);
+    print_leaderboard(&mine, what);
   }
   for (i = 0; i < mine.n_entries; i++)
     sbx__v1__leaderboard_entry__free_unpacked(mine.entries[i], NULL);
@@ -2591,93 +2614,42 @@ out:
 }
 
 static int match_start(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      LOAD_OPTS,
-      {"scenario", required_argument, NULL, O_SCENARIO},
-      {"product", required_argument, NULL, O_PRODUCT},
-      {"rounds", required_argument, NULL, O_ROUNDS},
-      {"dataset", required_argument, NULL, O_DATASET},
-      {"callback", required_argument, NULL, O_CALLBACK},
-      {"wait", no_argument, NULL, O_WAIT},
-      {"no-progress", no_argument, NULL, O_NOPROG},
-      {NULL, 0, NULL, 0}};
   Sbx__V1__StartMatchRequest req = SBX__V1__START_MATCH_REQUEST__INIT;
   Sbx__V1__LoadOverrides ov = SBX__V1__LOAD_OVERRIDES__INIT;
   Sbx__V1__StartMatchResponse *resp = NULL;
   struct watch_opts wo = {.progress = 1, .brief = 1};
-  char *products[MAX_PRODUCTS];
+  struct arg_list products = {.n = 0};
+  int wait = 0, code, got, all = 1;
+  const struct opt opts[] = {
+      LOAD_OPTS(&ov),
+      OPT("scenario", set_str, &req.scenario),
+      OPT("product", set_list, &products),
+      OPT_AUX("rounds", set_count, &req.rounds, &max_rounds),
+      OPT_AUX("dataset", set_enum, &req.dataset, &dataset_words),
+      OPT("callback", set_url, &req.callback_url),
+      OPT("wait", set_flag, &wait),
+      OPT("no-progress", set_unflag, &wo.progress),
+      OPT_END};
   const Sbx__V1__Match *m;
-  uint64_t u;
-  size_t i, n_products = 0;
-  int c, k, wait = 0, code, got, all = 1;
+  size_t i;
   char id[200];
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    k = load_or_watch_option(cl, c, &ov, &wo);
-    if (k < 0)
-      return EXIT_USAGE;
-    if (k > 0)
-      continue;
-    switch (c) {
-    case O_SCENARIO:
-      req.scenario = optarg;
-      break;
-    case O_PRODUCT:
-      if (n_products == MAX_PRODUCTS)
-        return usage_error(cl, "too many --product options", "match");
-      products[n_products++] = optarg;
-      break;
-    case O_ROUNDS:
-      if (sbx_parse_uint64(optarg, 1000, &u) != 0 || u == 0) {
-        fprintf(stderr,
-                "sbx %s: --rounds: invalid value \"%.100s\"; write "
-                "a whole number from 1 to 1000\n",
-                cl->cmd, optarg);
-        return EXIT_USAGE;
-      }
-      req.rounds = (uint32_t)u;
-      break;
-    case O_DATASET:
-      if (parse_dataset(cl, optarg, &req.dataset) != EXIT_OK)
-        return EXIT_USAGE;
-      break;
-    case O_CALLBACK:
-      if (check_url(cl, "--callback", optarg) != EXIT_OK)
-        return EXIT_USAGE;
-      req.callback_url = optarg;
-      break;
-    case O_WAIT:
-      wait = 1;
-      break;
-    case O_HELP:
-      fputs(usage_match, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "match");
-    }
-  }
-  if (optind != argc)
-    return usage_error(cl, "unexpected argument", "match");
+  code = parse_args(cl, argc, argv, opts, 0, "unexpected argument", NULL);
+  if (code != PARSED)
+    return code;
   if (req.scenario[0] == '\0')
-    return usage_error(cl, "--scenario is required", "match");
-  if (n_products < 2)
-    return usage_error(cl, "a match needs two or more --product options",
-                       "match");
-  req.products = products;
-  req.n_products = n_products;
+    return usage_error(cl, "--scenario is required");
+  if (products.n < 2)
+    return usage_error(cl, "a match needs two or more --product options");
+  req.products = products.items;
+  req.n_products = products.n;
   req.overrides = &ov;
-  code = call(cl, "StartMatch", &req,
-              &sbx__v1__start_match_response__descriptor, &resp);
+  code = call(cl, "StartMatch", &req, &resp);
   if (code != EXIT_OK)
     return code;
   m = resp->match;
-  if (m == NULL || m->id == NULL || m->id[0] == '\0') {
-    fprintf(stderr, "sbx %s: the answer holds no match\n", cl->cmd);
-    code = EXIT_NORUN;
+  if (m == NULL || !nonempty(m->id)) {
+    code = no_answer(cl, "match");
     goto out;
   }
   snprintf(id, sizeof(id), "%s", m->id);
@@ -2708,8 +2680,7 @@ static int match_start(struct cli *cl, int argc, char **argv) {
     }
   }
   code = match_ranking(
-      cl, id, m->scenario && m->scenario[0] ? m->scenario : req.scenario,
-      m->n_run_ids);
+      cl, id, nonempty(m->scenario) ? m->scenario : req.scenario, m->n_run_ids);
   if (code == EXIT_OK && !all)
     code = EXIT_NORUN;
 out:
@@ -2717,349 +2688,203 @@ out:
   return code;
 }
 
-static int match_show(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"RUN", "ROUND", "PRODUCT", "STATE",
-                                      "NOTE"};
-  Sbx__V1__GetMatchRequest req = SBX__V1__GET_MATCH_REQUEST__INIT;
-  Sbx__V1__GetMatchResponse *resp = NULL;
-  const Sbx__V1__Match *m;
-  struct sbx_table t;
-  char buf[600];
-  size_t i;
-  int c, code;
+static const char *const match_run_heads[] = {"RUN", "ROUND", "PRODUCT",
+                                              "STATE", "NOTE"};
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_match, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "match");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one MATCH_ID", "match");
-  req.match_id = argv[optind];
-  code = call(cl, "GetMatch", &req, &sbx__v1__get_match_response__descriptor,
-              &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  m = resp->match;
-  if (m == NULL) {
-    fprintf(stderr, "sbx %s: the answer holds no match\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
-  }
+static void match_run_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__Run *r = ((Sbx__V1__Run *const *)rows)[i];
+  char rid[32], round[32], st[32];
+  snprintf(rid, sizeof(rid), "%" PRIu64, r->id);
+  snprintf(round, sizeof(round), "%" PRIu32, r->round);
+  sbx_table_add(t, (const char *const[]){rid, round, str(r->product),
+                                         state_name(r->state, st, sizeof(st)),
+                                         str(r->reason)});
+}
+
+static const struct table_shape match_run_rows = {.ncols =
+                                                      N_OF(match_run_heads),
+                                                  .heads = match_run_heads,
+                                                  .right = 1u << 0 | 1u << 1,
+                                                  .row = match_run_row};
+
+static int show_match(const struct reply *rp) {
+  const Sbx__V1__GetMatchResponse *resp = rp->msg;
+  const Sbx__V1__Match *m = resp->match;
+  char buf[600];
+
+  if (m == NULL)
+    return no_answer(rp->cl, "match");
   kv("match", "%s", str(m->id));
   kv("scenario", "%s", str(m->scenario));
-  buf[0] = '\0';
-  for (i = 0; i < m->n_products; i++) {
-    size_t n = strlen(buf);
-    snprintf(buf + n, sizeof(buf) - n, "%s%s", i ? ", " : "",
-             str(m->products[i]));
-  }
+  join(m->products, m->n_products, buf, sizeof(buf));
   kv("products", "%s", buf);
   kv("rounds", "%" PRIu32, m->rounds);
   kv("seed", "%" PRIu64, m->seed);
-  if (m->dataset != NULL && m->dataset[0] != '\0')
-    kv("dataset", "%s", m->dataset);
-  sbx_cmd_format_time(m->created_unix_ms, buf, sizeof(buf));
-  kv("created", "%s", buf);
-  if (m->requested_by != NULL && m->requested_by[0] != '\0')
-    kv("started by", "token %s", m->requested_by);
+  kv_opt("dataset", m->dataset);
+  kv_time("created", m->created_unix_ms);
+  kv_requested_by(m->requested_by);
   if (resp->n_runs > 0) {
     putchar('\n');
-    sbx_table_init(&t, 5, heads, 1u << 0 | 1u << 1);
-    for (i = 0; i < resp->n_runs; i++) {
-      const Sbx__V1__Run *r = resp->runs[i];
-      char rid[32], round[32], st[32];
-      snprintf(rid, sizeof(rid), "%" PRIu64, r->id);
-      snprintf(round, sizeof(round), "%" PRIu32, r->round);
-      sbx_table_add(&t,
-                    (const char *const[]){rid, round, str(r->product),
-                                          state_name(r->state, st, sizeof(st)),
-                                          str(r->reason)});
-    }
-    sbx_table_print(&t, stdout);
-    sbx_table_free(&t);
+    print_table(&match_run_rows, resp->runs, resp->n_runs);
   }
-out:
-  sbx__v1__get_match_response__free_unpacked(resp, NULL);
-  return code;
+  return EXIT_OK;
 }
 
+static const struct answer get_match = {.method = "GetMatch",
+                                        .show = show_match};
+
 int sbx_cmd_match(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"start", match_start},
-                                      {"show", match_show}};
-  return dispatch("match", usage_match, verbs, 2, argc, argv, g);
+  static const struct verb verbs[] = {{.name = "start", .fn = match_start},
+                                      {.name = "show",
+                                       .answer = &get_match,
+                                       .arg = "match_id",
+                                       .arg_name = "MATCH_ID"}};
+  return dispatch("match", usage_match, verbs, N_OF(verbs), argc, argv, g);
 }
 
 /* ---- results ---- */
 
 static int result_get(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"out", required_argument, NULL, O_OUT},
-      {"no-color", no_argument, NULL, O_NOCOLOR},
-      {NULL, 0, NULL, 0}};
-  Sbx__V1__GetResultRequest req = SBX__V1__GET_RESULT_REQUEST__INIT;
-  Sbx__V1__GetResultResponse *resp = NULL;
-  Sbx__V1__Result *res = NULL;
-  struct watch_opts wo = {0};
-  int c, code;
+  struct watch_opts wo = {.progress = 0};
+  const struct opt opts[] = {OPT("out", set_str, &wo.out),
+                             OPT("no-color", set_flag, &wo.no_color), OPT_END};
+  uint64_t id;
+  int code = parse_run_args(cl, argc, argv, opts, &id);
+  return code != PARSED ? code : get_result(cl, id, &wo, NULL, 1);
+}
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_OUT) {
-      wo.out = optarg;
-      continue;
-    }
-    if (c == O_NOCOLOR) {
-      wo.no_color = 1;
-      continue;
-    }
-    if (c == O_HELP) {
-      fputs(usage_result_remote, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "result");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl, "expected one RUN_ID", "result");
-  if (parse_id(cl, argv[optind], &req.run_id) != EXIT_OK)
-    return EXIT_USAGE;
-  code = call(cl, "GetResult", &req, &sbx__v1__get_result_response__descriptor,
-              &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (resp->signed_ == NULL) {
-    fprintf(stderr, "sbx %s: the answer holds no signed result\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
-  }
-  /* What is shown is what was signed: the payload, not the convenience
-   * copy beside it. */
-  res = decode_payload(cl, resp->signed_);
-  if (res == NULL) {
-    code = EXIT_NORUN;
-    goto out;
-  }
-  if (cl->json) {
-    code = print_json(resp);
-    wo.silent = 1;
-    if (code != EXIT_OK)
-      goto out;
-  }
-  code = show_result(cl, resp->signed_, res, &wo);
-out:
-  if (res != NULL)
-    sbx__v1__result__free_unpacked(res, NULL);
-  sbx__v1__get_result_response__free_unpacked(resp, NULL);
-  return code;
+static const char *const result_heads[] = {
+    "RUN",        "VERDICT",    "SCENARIO", "PRODUCT",  "SCORE", "P99",
+    "THROUGHPUT", "ERROR RATE", "DATASET",  "OFFICIAL", "ENDED"};
+
+static void result_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__ResultSummary *s = ((Sbx__V1__ResultSummary *const *)rows)[i];
+  struct metric_cells m;
+  char id[32], when[64];
+  snprintf(id, sizeof(id), "%" PRIu64, s->run_id);
+  metric_cells(s, &m);
+  sbx_cmd_format_time(s->ended_unix_ms, when, sizeof(when));
+  sbx_table_add(
+      t, (const char *const[]){id, m.verdict, str(s->scenario), str(s->product),
+                               m.score, m.p99, m.tput, m.er,
+                               nonempty(s->dataset) ? s->dataset : "-",
+                               s->published ? "yes" : "no", when});
+}
+
+static const struct table_shape result_rows = {
+    .ncols = N_OF(result_heads),
+    .heads = result_heads,
+    .right = 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7,
+    .empty = "no results",
+    .row = result_row};
+
+static int show_results(const struct reply *rp) {
+  const Sbx__V1__ListResultsResponse *resp = rp->msg;
+  return print_table(&result_rows, resp->results, resp->n_results);
 }
 
 static int result_list(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"scenario", required_argument, NULL, O_SCENARIO},
-      {"product", required_argument, NULL, O_PRODUCT},
-      {"vendor", required_argument, NULL, O_VENDOR},
-      {"verdict", required_argument, NULL, O_VERDICT},
-      {"match", required_argument, NULL, O_MATCH},
-      {"limit", required_argument, NULL, O_LIMIT},
-      {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {
-      "RUN",        "VERDICT",    "SCENARIO", "PRODUCT",  "SCORE", "P99",
-      "THROUGHPUT", "ERROR RATE", "DATASET",  "OFFICIAL", "ENDED"};
+  static const struct answer results = {.method = "ListResults",
+                                        .show = show_results};
   Sbx__V1__ListResultsRequest req = SBX__V1__LIST_RESULTS_REQUEST__INIT;
-  Sbx__V1__ListResultsResponse *resp = NULL;
-  struct sbx_table t;
-  size_t i;
-  int c, code, v;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    switch (c) {
-    case O_SCENARIO:
-      req.scenario = optarg;
-      break;
-    case O_PRODUCT:
-      req.product = optarg;
-      break;
-    case O_VENDOR:
-      req.vendor = optarg;
-      break;
-    case O_MATCH:
-      req.match_id = optarg;
-      break;
-    case O_VERDICT:
-      if (parse_enum(&sbx__v1__verdict__descriptor, "VERDICT_", optarg, &v) !=
-          0) {
-        fprintf(stderr,
-                "sbx %s: --verdict: invalid value \"%.100s\"; write "
-                "pass, fail, invalid or error\n",
-                cl->cmd, optarg);
-        return EXIT_USAGE;
-      }
-      req.verdict = v;
-      break;
-    case O_LIMIT:
-      if (parse_limit(cl, optarg, &req.limit) != EXIT_OK)
-        return EXIT_USAGE;
-      break;
-    case O_HELP:
-      fputs(usage_result_remote, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "result");
-    }
-  }
-  if (optind != argc)
-    return usage_error(cl, "list takes no arguments", "result");
-  code = call(cl, "ListResults", &req,
-              &sbx__v1__list_results_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  if (resp->n_results == 0) {
-    printf("no results\n");
-    goto out;
-  }
-  sbx_table_init(&t, 11, heads,
-                 1u << 0 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 7);
-  for (i = 0; i < resp->n_results; i++) {
-    const Sbx__V1__ResultSummary *s = resp->results[i];
-    char id[32], v2[32], score[32], p99[32], tput[32], er[32], when[64];
-    snprintf(id, sizeof(id), "%" PRIu64, s->run_id);
-    format_score(s->score, score, sizeof(score));
-    format_us(s->p99_us, p99, sizeof(p99));
-    format_rate(s->throughput, tput, sizeof(tput));
-    format_fraction(s->error_rate, er, sizeof(er));
-    sbx_cmd_format_time(s->ended_unix_ms, when, sizeof(when));
-    sbx_table_add(&t, (const char *const[]){
-                          id, verdict_name(s->verdict, v2, sizeof(v2)),
-                          str(s->scenario), str(s->product), score, p99, tput,
-                          er, s->dataset && s->dataset[0] ? s->dataset : "-",
-                          s->published ? "yes" : "no", when});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-out:
-  sbx__v1__list_results_response__free_unpacked(resp, NULL);
-  return code;
+  const struct opt opts[] = {
+      OPT("scenario", set_str, &req.scenario),
+      OPT("product", set_str, &req.product),
+      OPT("vendor", set_str, &req.vendor),
+      OPT_AUX("verdict", set_enum, &req.verdict, &verdict_words),
+      OPT("match", set_str, &req.match_id),
+      OPT_AUX("limit", set_count, &req.limit, &max_limit),
+      OPT_END};
+  int code =
+      parse_args(cl, argc, argv, opts, 0, "list takes no arguments", NULL);
+  return code != PARSED ? code : call_show(cl, &results, &req, NULL);
 }
 
 int sbx_cmd_result_remote(int argc, char **argv,
                           const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{"get", result_get},
-                                      {"list", result_list}};
-  return dispatch("result", usage_result_remote, verbs, 2, argc, argv, g);
+  static const struct verb verbs[] = {{.name = "get", .fn = result_get},
+                                      {.name = "list", .fn = result_list}};
+  return dispatch("result", usage_result_remote, verbs, N_OF(verbs), argc, argv,
+                  g);
 }
 
 /* ---- keys ---- */
 
-static int keys_cmd(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS, {"out", required_argument, NULL, O_OUT}, {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"KEYID", "ALGORITHM", "CREATED", "STATUS",
-                                      "PUBLIC KEY"};
-  Sbx__V1__GetSigningKeysRequest req = SBX__V1__GET_SIGNING_KEYS_REQUEST__INIT;
-  Sbx__V1__GetSigningKeysResponse *resp = NULL;
-  const char *out = NULL;
-  struct sbx_table t;
-  char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL) + 1];
-  size_t i;
-  int c, code;
+/* Base64 of an Ed25519 public key, with its NUL. */
+#define KEY_B64_SIZE                                                           \
+  (sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL) + 1)
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_OUT) {
-      out = optarg;
-      continue;
-    }
-    if (c == O_HELP) {
-      fputs(usage_keys, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "keys");
-  }
-  if (optind != argc)
-    return usage_error(cl, "keys takes no arguments", "keys");
-  code = call(cl, "GetSigningKeys", &req,
-              &sbx__v1__get_signing_keys_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  for (i = 0; i < resp->n_keys; i++)
+static const char *const key_heads[] = {"KEYID", "ALGORITHM", "CREATED",
+                                        "STATUS", "PUBLIC KEY"};
+
+static void key_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__SigningKey *k = ((Sbx__V1__SigningKey *const *)rows)[i];
+  char b64[KEY_B64_SIZE], when[64];
+  sodium_bin2base64(b64, sizeof(b64), k->public_key.data, 32,
+                    sodium_base64_VARIANT_ORIGINAL);
+  sbx_cmd_format_time(k->created_unix_ms, when, sizeof(when));
+  sbx_table_add(t,
+                (const char *const[]){str(k->keyid), str(k->algorithm), when,
+                                      k->revoked ? "revoked" : "active", b64});
+}
+
+static const struct table_shape key_rows = {.ncols = N_OF(key_heads),
+                                            .heads = key_heads,
+                                            .empty = "no signing keys",
+                                            .row = key_row};
+
+/* Every key must be an Ed25519 public key; with --out FILE (ctx; NULL:
+ * none) the first one is written there, as sbx verify --key takes it. */
+static int check_keys(const struct reply *rp) {
+  const Sbx__V1__GetSigningKeysResponse *resp = rp->msg;
+  const char *out = rp->ctx;
+  char b64[KEY_B64_SIZE], line[KEY_B64_SIZE + 1];
+  size_t i;
+
+  for (i = 0; i < resp->n_keys; i++) {
     if (resp->keys[i]->public_key.len != 32) {
       fprintf(stderr,
               "sbx %s: key %zu of the answer is %zu bytes long, not "
               "the 32 of an Ed25519 public key\n",
-              cl->cmd, i + 1, resp->keys[i]->public_key.len);
-      code = EXIT_NORUN;
-      goto out;
-    }
-  if (out != NULL) {
-    if (resp->n_keys == 0) {
-      fprintf(stderr, "sbx %s: sandboxd has no signing key\n", cl->cmd);
-      code = EXIT_NORUN;
-      goto out;
-    }
-    sodium_bin2base64(b64, sizeof(b64), resp->keys[0]->public_key.data, 32,
-                      sodium_base64_VARIANT_ORIGINAL);
-    {
-      char line[sizeof(b64) + 1];
-      snprintf(line, sizeof(line), "%s\n", b64);
-      code = write_file(cl, out, line, strlen(line), 0644);
-      if (code != EXIT_OK)
-        goto out;
+              rp->cl->cmd, i + 1, resp->keys[i]->public_key.len);
+      return EXIT_NORUN;
     }
   }
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
+  if (out == NULL)
+    return EXIT_OK;
   if (resp->n_keys == 0) {
-    printf("no signing keys\n");
-    goto out;
+    fprintf(stderr, "sbx %s: sandboxd has no signing key\n", rp->cl->cmd);
+    return EXIT_NORUN;
   }
-  sbx_table_init(&t, 5, heads, 0);
-  for (i = 0; i < resp->n_keys; i++) {
-    const Sbx__V1__SigningKey *k = resp->keys[i];
-    char when[64];
-    sodium_bin2base64(b64, sizeof(b64), k->public_key.data, 32,
-                      sodium_base64_VARIANT_ORIGINAL);
-    sbx_cmd_format_time(k->created_unix_ms, when, sizeof(when));
-    sbx_table_add(
-        &t, (const char *const[]){str(k->keyid), str(k->algorithm), when,
-                                  k->revoked ? "revoked" : "active", b64});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-  if (out != NULL)
+  sodium_bin2base64(b64, sizeof(b64), resp->keys[0]->public_key.data, 32,
+                    sodium_base64_VARIANT_ORIGINAL);
+  snprintf(line, sizeof(line), "%s\n", b64);
+  return write_file(rp->cl, out, line, strlen(line), 0644);
+}
+
+static int show_keys(const struct reply *rp) {
+  const Sbx__V1__GetSigningKeysResponse *resp = rp->msg;
+  const char *out = rp->ctx;
+  print_table(&key_rows, resp->keys, resp->n_keys);
+  if (out != NULL && resp->n_keys > 0)
     printf("wrote the key %s to %s\n", str(resp->keys[0]->keyid), out);
-out:
-  sbx__v1__get_signing_keys_response__free_unpacked(resp, NULL);
-  return code;
+  return EXIT_OK;
+}
+
+static int keys_cmd(struct cli *cl, int argc, char **argv) {
+  static const struct answer keys = {
+      .method = "GetSigningKeys", .check = check_keys, .show = show_keys};
+  Sbx__V1__GetSigningKeysRequest req = SBX__V1__GET_SIGNING_KEYS_REQUEST__INIT;
+  char *out = NULL;
+  const struct opt opts[] = {OPT("out", set_str, &out), OPT_END};
+  int code =
+      parse_args(cl, argc, argv, opts, 0, "keys takes no arguments", NULL);
+  return code != PARSED ? code : call_show(cl, &keys, &req, out);
 }
 
 int sbx_cmd_keys(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{NULL, keys_cmd}};
-  return dispatch("keys", usage_keys, verbs, 1, argc, argv, g);
+  static const struct verb verbs[] = {{.fn = keys_cmd}};
+  return dispatch("keys", usage_keys, verbs, N_OF(verbs), argc, argv, g);
 }
 
 /* ---- tokens ---- */
@@ -3074,222 +2899,131 @@ static void describe_token(const Sbx__V1__Token *tk, char *buf, size_t len) {
   sbx_api_sanitize(buf);
 }
 
-static int token_create(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {
-      GLOBAL_OPTS,
-      {"role", required_argument, NULL, O_ROLE},
-      {"vendor", required_argument, NULL, O_VENDOR},
-      {"name", required_argument, NULL, O_NAME},
-      {NULL, 0, NULL, 0}};
-  Sbx__V1__CreateTokenRequest req = SBX__V1__CREATE_TOKEN_REQUEST__INIT;
-  Sbx__V1__CreateTokenResponse *resp = NULL;
+/* "PREFIXtoken ID: role ..." when there is a token. */
+static void print_token(const Sbx__V1__Token *tk, const char *prefix) {
   char buf[600];
-  size_t i;
-  int c, code, v;
+  if (tk == NULL)
+    return;
+  describe_token(tk, buf, sizeof(buf));
+  printf("%s%s\n", prefix, buf);
+}
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    switch (c) {
-    case O_ROLE:
-      if (parse_enum(&sbx__v1__role__descriptor, "ROLE_", optarg, &v) != 0) {
-        fprintf(stderr,
-                "sbx %s: --role: invalid value \"%.100s\"; write "
-                "admin, publisher, evaluator, viewer or vendor\n",
-                cl->cmd, optarg);
-        return EXIT_USAGE;
-      }
-      req.role = v;
-      break;
-    case O_VENDOR:
-      req.vendor = optarg;
-      break;
-    case O_NAME:
-      req.name = optarg;
-      break;
-    case O_HELP:
-      fputs(usage_token, stdout);
-      return EXIT_OK;
-    default:
-      return bad_option(cl, argv, "token");
-    }
-  }
-  if (optind != argc)
-    return usage_error(cl, "unexpected argument", "token");
-  if (req.role == 0)
-    return usage_error(cl, "--role is required", "token");
-  if ((req.role == SBX__V1__ROLE__ROLE_VENDOR) != (req.vendor[0] != '\0'))
-    return usage_error(cl,
-                       req.vendor[0] == '\0'
-                           ? "a vendor token needs --vendor VENDOR"
-                           : "--vendor goes with --role vendor only",
-                       "token");
-  code = call(cl, "CreateToken", &req,
-              &sbx__v1__create_token_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (resp->secret == NULL || resp->secret[0] == '\0' || resp->token == NULL) {
-    fprintf(stderr, "sbx %s: the answer holds no secret\n", cl->cmd);
-    code = EXIT_NORUN;
-    goto out;
-  }
-  for (i = 0; resp->secret[i] != '\0'; i++)
+/* The secret is printed as it came: it must be there and be plain. */
+static int check_secret(const struct reply *rp) {
+  const Sbx__V1__CreateTokenResponse *resp = rp->msg;
+  size_t i;
+  if (!nonempty(resp->secret) || resp->token == NULL)
+    return no_answer(rp->cl, "secret");
+  for (i = 0; resp->secret[i] != '\0'; i++) {
     if ((unsigned char)resp->secret[i] <= 0x20 ||
         (unsigned char)resp->secret[i] >= 0x7f) {
       fprintf(stderr,
               "sbx %s: the secret in the answer holds unprintable "
               "characters\n",
-              cl->cmd);
-      code = EXIT_NORUN;
-      goto out;
+              rp->cl->cmd);
+      return EXIT_NORUN;
     }
-  if (cl->json) {
-    code = print_json(resp);
-  } else {
-    describe_token(resp->token, buf, sizeof(buf));
-    printf("%s\n%s\n", resp->secret, buf);
-    if (isatty(fileno(stdout)))
-      fprintf(stderr, "sbx: keep the secret (first line) now: it is never "
-                      "shown again\n");
   }
-out:
-  if (resp != NULL && resp->secret != NULL)
+  return EXIT_OK;
+}
+
+static int show_created(const struct reply *rp) {
+  const Sbx__V1__CreateTokenResponse *resp = rp->msg;
+  printf("%s\n", resp->secret);
+  print_token(resp->token, "");
+  if (isatty(fileno(stdout)))
+    fprintf(stderr, "sbx: keep the secret (first line) now: it is never "
+                    "shown again\n");
+  return EXIT_OK;
+}
+
+static int token_create(struct cli *cl, int argc, char **argv) {
+  static const struct answer created = {
+      .method = "CreateToken", .check = check_secret, .show = show_created};
+  Sbx__V1__CreateTokenRequest req = SBX__V1__CREATE_TOKEN_REQUEST__INIT;
+  Sbx__V1__CreateTokenResponse *resp = NULL;
+  const struct opt opts[] = {OPT_AUX("role", set_enum, &req.role, &role_words),
+                             OPT("vendor", set_str, &req.vendor),
+                             OPT("name", set_str, &req.name), OPT_END};
+  int code = parse_args(cl, argc, argv, opts, 0, "unexpected argument", NULL);
+
+  if (code != PARSED)
+    return code;
+  if (req.role == 0)
+    return usage_error(cl, "--role is required");
+  if ((req.role == SBX__V1__ROLE__ROLE_VENDOR) != (req.vendor[0] != '\0'))
+    return usage_error(cl, req.vendor[0] == '\0'
+                               ? "a vendor token needs --vendor VENDOR"
+                               : "--vendor goes with --role vendor only");
+  code = call(cl, created.method, &req, &resp);
+  if (code != EXIT_OK)
+    return code;
+  code = show_answer(cl, &created, resp, NULL);
+  if (resp->secret != NULL)
     sodium_memzero(resp->secret, strlen(resp->secret));
   sbx__v1__create_token_response__free_unpacked(resp, NULL);
   return code;
 }
 
-static int token_list(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  static const char *const heads[] = {"ID",   "ROLE",    "VENDOR",
-                                      "NAME", "CREATED", "STATUS"};
-  Sbx__V1__ListTokensRequest req = SBX__V1__LIST_TOKENS_REQUEST__INIT;
-  Sbx__V1__ListTokensResponse *resp = NULL;
-  struct sbx_table t;
-  size_t i;
-  int c, code;
+static const char *const token_heads[] = {"ID",   "ROLE",    "VENDOR",
+                                          "NAME", "CREATED", "STATUS"};
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_token, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "token");
+static void token_row(struct sbx_table *t, const void *rows, size_t i) {
+  const Sbx__V1__Token *tk = ((Sbx__V1__Token *const *)rows)[i];
+  char role[32], when[64], status[96], rw[64];
+  sbx_cmd_format_time(tk->created_unix_ms, when, sizeof(when));
+  if (tk->revoked) {
+    sbx_cmd_format_time(tk->revoked_unix_ms, rw, sizeof(rw));
+    snprintf(status, sizeof(status), "revoked %s", rw);
+  } else {
+    snprintf(status, sizeof(status), "active");
   }
-  if (optind != argc)
-    return usage_error(cl, "list takes no arguments", "token");
-  code = call(cl, "ListTokens", &req,
-              &sbx__v1__list_tokens_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-    goto out;
-  }
-  sbx_table_init(&t, 6, heads, 0);
-  for (i = 0; i < resp->n_tokens; i++) {
-    const Sbx__V1__Token *tk = resp->tokens[i];
-    char role[32], when[64], status[96], rw[64];
-    sbx_cmd_format_time(tk->created_unix_ms, when, sizeof(when));
-    if (tk->revoked) {
-      sbx_cmd_format_time(tk->revoked_unix_ms, rw, sizeof(rw));
-      snprintf(status, sizeof(status), "revoked %s", rw);
-    } else {
-      snprintf(status, sizeof(status), "active");
-    }
-    sbx_table_add(&t, (const char *const[]){
-                          str(tk->id), role_name(tk->role, role, sizeof(role)),
-                          tk->vendor && tk->vendor[0] ? tk->vendor : "-",
-                          str(tk->name), when, status});
-  }
-  sbx_table_print(&t, stdout);
-  sbx_table_free(&t);
-out:
-  sbx__v1__list_tokens_response__free_unpacked(resp, NULL);
-  return code;
+  sbx_table_add(t, (const char *const[]){
+                       str(tk->id), role_name(tk->role, role, sizeof(role)),
+                       nonempty(tk->vendor) ? tk->vendor : "-", str(tk->name),
+                       when, status});
 }
 
-static int token_revoke(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__RevokeTokenRequest req = SBX__V1__REVOKE_TOKEN_REQUEST__INIT;
-  Sbx__V1__RevokeTokenResponse *resp = NULL;
-  char buf[600];
-  int c, code;
+static const struct table_shape token_rows = {
+    .ncols = N_OF(token_heads), .heads = token_heads, .row = token_row};
 
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_token, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "token");
-  }
-  if (optind + 1 != argc)
-    return usage_error(cl,
-                       "expected one TOKEN_ID (sbx token list shows "
-                       "them)",
-                       "token");
-  req.token_id = argv[optind];
-  code = call(cl, "RevokeToken", &req,
-              &sbx__v1__revoke_token_response__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-  } else if (resp->token != NULL) {
-    describe_token(resp->token, buf, sizeof(buf));
-    printf("revoked %s\n", buf);
-  }
-  sbx__v1__revoke_token_response__free_unpacked(resp, NULL);
-  return code;
+static int show_tokens(const struct reply *rp) {
+  const Sbx__V1__ListTokensResponse *resp = rp->msg;
+  return print_table(&token_rows, resp->tokens, resp->n_tokens);
 }
+
+static const struct answer list_tokens = {.method = "ListTokens",
+                                          .show = show_tokens};
+
+static int show_revoked(const struct reply *rp) {
+  const Sbx__V1__RevokeTokenResponse *resp = rp->msg;
+  print_token(resp->token, "revoked ");
+  return EXIT_OK;
+}
+
+static const struct answer revoke_token = {.method = "RevokeToken",
+                                           .show = show_revoked};
 
 int sbx_cmd_token(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {
-      {"create", token_create}, {"list", token_list}, {"revoke", token_revoke}};
-  return dispatch("token", usage_token, verbs, 3, argc, argv, g);
+  static const struct verb verbs[] = {{.name = "create", .fn = token_create},
+                                      {.name = "list", .answer = &list_tokens},
+                                      {.name = "revoke",
+                                       .answer = &revoke_token,
+                                       .arg = "token_id",
+                                       .arg_name = "TOKEN_ID (sbx token list "
+                                                   "shows them)"}};
+  return dispatch("token", usage_token, verbs, N_OF(verbs), argc, argv, g);
 }
 
-static int whoami_cmd(struct cli *cl, int argc, char **argv) {
-  static const struct option opts[] = {GLOBAL_OPTS, {NULL, 0, NULL, 0}};
-  Sbx__V1__WhoAmIRequest req = SBX__V1__WHO_AM_IREQUEST__INIT;
-  Sbx__V1__WhoAmIResponse *resp = NULL;
-  char buf[600];
-  int c, code;
-
-  start_getopt();
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-    if (global_option(cl, c))
-      continue;
-    if (c == O_HELP) {
-      fputs(usage_token, stdout);
-      return EXIT_OK;
-    }
-    return bad_option(cl, argv, "whoami");
-  }
-  if (optind != argc)
-    return usage_error(cl, "whoami takes no arguments", "whoami");
-  code =
-      call(cl, "WhoAmI", &req, &sbx__v1__who_am_iresponse__descriptor, &resp);
-  if (code != EXIT_OK)
-    return code;
-  if (cl->json) {
-    code = print_json(resp);
-  } else if (resp->token != NULL) {
-    describe_token(resp->token, buf, sizeof(buf));
-    printf("%s\n", buf);
-  }
-  sbx__v1__who_am_iresponse__free_unpacked(resp, NULL);
-  return code;
+static int show_whoami(const struct reply *rp) {
+  const Sbx__V1__WhoAmIResponse *resp = rp->msg;
+  print_token(resp->token, "");
+  return EXIT_OK;
 }
+
+static const struct answer who_am_i = {.method = "WhoAmI", .show = show_whoami};
 
 int sbx_cmd_whoami(int argc, char **argv, const struct sbx_cmd_globals *g) {
-  static const struct verb verbs[] = {{NULL, whoami_cmd}};
-  return dispatch("whoami", usage_token, verbs, 1, argc, argv, g);
+  static const struct verb verbs[] = {{.answer = &who_am_i}};
+  return dispatch("whoami", usage_token, verbs, N_OF(verbs), argc, argv, g);
 }

@@ -234,11 +234,9 @@ int sbx_cmd_verify(int argc, char **argv) {
       json = 1;
       break;
     case O_HELP:
-      fputs(usage_verify, stdout);
-      return EXIT_OK;
+      return sbx_cmd_help(usage_verify);
     default:
-      fputs("Try 'sbx verify --help'.\n", stderr);
-      return EXIT_USAGE;
+      return sbx_cmd_try_help("verify");
     }
   }
   if (optind + 1 != argc) {

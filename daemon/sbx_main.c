@@ -141,18 +141,6 @@ static const char usage_result[] =
     "samples. get, and list without --data-dir, ask sandboxd (sbx result\n"
     "get --help).\n";
 
-static int verdict_exit(Sbx__V1__Verdict v) {
-  switch (v) {
-  case SBX__V1__VERDICT__VERDICT_PASS:
-    return EXIT_PASS;
-  case SBX__V1__VERDICT__VERDICT_FAIL:
-  case SBX__V1__VERDICT__VERDICT_INVALID:
-    return EXIT_FAILED;
-  default:
-    return EXIT_NORUN;
-  }
-}
-
 static int input_exit(int rc) {
   switch (rc) {
   case SBX_ESPEC:
@@ -174,10 +162,11 @@ static int parse_u64(const char *s, uint64_t *out) {
   return sbx_parse_uint64(s, UINT64_MAX, out);
 }
 
-static int want_color(FILE *f, int no_color) {
-  const char *nc = getenv("NO_COLOR");
-  return !no_color && (nc == NULL || nc[0] == '\0') && isatty(fileno(f));
-}
+/* --ipc's words. */
+static const struct sbx_cmd_choice ipc_choices[] = {
+    {.name = "socket", .value = 0},
+    {.name = "ring", .value = 1},
+    {.name = NULL}};
 
 static int cmd_test(int argc, char **argv) {
   enum {
@@ -232,7 +221,7 @@ static int cmd_test(int argc, char **argv) {
   Sbx__V1__Result *res = NULL;
   const char *junit = NULL, *json = NULL;
   int progress = 1, quiet = 0, no_color = 0;
-  int c, rc, code;
+  int c, rc, code, hc;
   uint64_t u;
 
   memset(&rq, 0, sizeof(rq));
@@ -313,30 +302,19 @@ static int cmd_test(int argc, char **argv) {
       rq.plugin_config = optarg;
       break;
     case O_IPC:
-      if (strcmp(optarg, "socket") == 0)
-        rq.plugin_ring = 0;
-      else if (strcmp(optarg, "ring") == 0)
-        rq.plugin_ring = 1;
-      else
+      if (sbx_cmd_parse_choice(ipc_choices, optarg, &rq.plugin_ring) != 0)
         return bad_value("--ipc", optarg, "write socket or ring");
       break;
     case O_CLIENT:
-      if (strcmp(optarg, "curl") == 0)
-        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL;
-      else if (strcmp(optarg, "fast") == 0)
-        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST;
-      else if (strcmp(optarg, "auto") == 0)
-        rq.http_client = SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO;
-      else
+      if (sbx_cmd_parse_choice(sbx_cmd_http_clients, optarg, &hc) != 0)
         return bad_value("--http-client", optarg,
                          "write auto, curl or fast");
+      rq.http_client = hc;
       break;
     case O_HELP:
-      fputs(usage_test, stdout);
-      return EXIT_PASS;
+      return sbx_cmd_help(usage_test);
     default:
-      fputs("Try 'sbx test --help'.\n", stderr);
-      return EXIT_USAGE;
+      return sbx_cmd_try_help("test");
     }
   }
   if (optind < argc) {
@@ -368,26 +346,20 @@ static int cmd_test(int argc, char **argv) {
                                                   : sbx_strerror(rc));
     return input_exit(rc);
   }
-  code = verdict_exit(res->verdict);
+  code = sbx_cmd_verdict_exit(res->verdict);
   if (quiet) {
     const ProtobufCEnumValue *v =
         protobuf_c_enum_descriptor_get_value(&sbx__v1__verdict__descriptor,
                                              res->verdict);
     printf("%s run %" PRIu64 "\n", v ? v->name + 8 : "?", res->run_id);
   } else {
-    sbx_report_text(stdout, res, want_color(stdout, no_color));
+    sbx_report_text(stdout, res, sbx_cmd_want_color(stdout, no_color));
     printf("stored    run %" PRIu64 " in %s (sbx result show %" PRIu64
            " --data-dir %s)\n",
            res->run_id, rq.data_dir, res->run_id, rq.data_dir);
   }
-  if (junit != NULL && sbx_report_junit(junit, res, &diag) != 0) {
-    fprintf(stderr, "sbx test: %s\n", diag.msg);
+  if (sbx_cmd_write_reports("test", res, junit, json) != 0)
     code = EXIT_NORUN;
-  }
-  if (json != NULL && sbx_report_json(json, res, &diag) != 0) {
-    fprintf(stderr, "sbx test: %s\n", diag.msg);
-    code = EXIT_NORUN;
-  }
   if (res->verdict == SBX__V1__VERDICT__VERDICT_ERROR)
     fprintf(stderr, "sbx test: could not run: %s\n",
             res->error_message ? res->error_message : "unknown error");
@@ -487,11 +459,9 @@ static int cmd_result(int argc, char **argv) {
       no_color = 1;
       break;
     case O_HELP:
-      fputs(usage_result, stdout);
-      return EXIT_PASS;
+      return sbx_cmd_help(usage_result);
     default:
-      fputs("Try 'sbx result --help'.\n", stderr);
-      return EXIT_USAGE;
+      return sbx_cmd_try_help("result");
     }
   }
   if (optind >= argc) {
@@ -569,9 +539,9 @@ static int cmd_result(int argc, char **argv) {
     printf("%s\n", s);
     free(s);
   } else {
-    sbx_report_text(stdout, res, want_color(stdout, no_color));
+    sbx_report_text(stdout, res, sbx_cmd_want_color(stdout, no_color));
   }
-  code = verdict_exit(res->verdict);
+  code = sbx_cmd_verdict_exit(res->verdict);
 out:
   if (res != NULL)
     sbx__v1__result__free_unpacked(res, NULL);
@@ -656,33 +626,15 @@ int main(int argc, char **argv) {
                 {"whoami", sbx_cmd_whoami}};
   struct sbx_cmd_globals g = {.interrupted = &interrupted};
   const char *cmd;
-  int first = 1, globals = 0;
+  int first = 1, globals = 0, k;
   size_t i;
   /* A product that closes its end (an endpoint, a dying plugin host) must
    * show up as an error class, never kill the harness. */
   signal(SIGPIPE, SIG_IGN);
   /* The server commands' options may come before the command. */
-  while (first < argc) {
-    const char *a = argv[first];
-    if (strcmp(a, "--json") == 0) {
-      g.json = 1;
-      first++;
-    } else if ((strcmp(a, "--server") == 0 || strcmp(a, "--token") == 0) &&
-               first + 1 < argc) {
-      if (a[2] == 's')
-        g.server = argv[first + 1];
-      else
-        g.token = argv[first + 1];
-      first += 2;
-    } else if (strncmp(a, "--server=", 9) == 0) {
-      g.server = a + 9;
-      first++;
-    } else if (strncmp(a, "--token=", 8) == 0) {
-      g.token = a + 8;
-      first++;
-    } else {
-      break;
-    }
+  while (first < argc &&
+         (k = sbx_cmd_global_arg(argv + first, argc - first, &g)) > 0) {
+    first += k;
     globals = 1;
   }
   if (first >= argc) {
