@@ -95,11 +95,19 @@ done
 
 short=(--warmup 200ms --duration 2s --data-dir "$TMP/data")
 
-# run SCENARIO PLUGIN EXIT: runs sbx test and keeps the JSON result in
-# $TMP/SCENARIO-PLUGIN.json.
+# run SCENARIO PLUGIN EXITS: runs sbx test, fails unless it exits with one
+# of EXITS (e.g. "0 1"), and keeps the JSON result in
+# $TMP/SCENARIO-PLUGIN.json. The good plugins may exit 1 on a machine too
+# busy for the latency criteria: compare() then checks that only timing
+# failed them, never the answers.
 run() {
-  expect_exit "$3" sbx test --scenario "$SPECS/$1" --plugin "$PLUGINS/lib$2.so" \
-    "${short[@]}" --json "$TMP/$1-$2.json"
+  local got=0
+  sbx test --scenario "$SPECS/$1" --plugin "$PLUGINS/lib$2.so" \
+    "${short[@]}" --json "$TMP/$1-$2.json" >"$TMP/out" 2>"$TMP/err" || got=$?
+  case " $3 " in
+  *" $got "*) ;;
+  *) cat "$TMP/out" "$TMP/err" >&2; fail "$1 with $2: exit $got, expected one of: $3" ;;
+  esac
   cp "$TMP/out" "$TMP/$1-$2.out"
 }
 
@@ -119,8 +127,16 @@ def show(name, j):
              lat.get("p99Us", "?"), m.get("cpuUsPerRequest", 0.0), j["verdict"]))
 show("better", good)
 show("faster", fast)
-assert good["verdict"] == "VERDICT_PASS", good["verdict"]
-assert fast["verdict"] == "VERDICT_FAIL", fast["verdict"]
+quality = ("macro_f1", "accuracy", "error_rate")
+# The good plugin passes every criterion of answer quality. Its verdict is
+# PASS unless the machine was too busy for a latency bound (or the harness
+# itself lagged: INVALID); that is timing, not the product's answers.
+good_failed = [c["criterion"]["metric"] for c in good["criteria"] if not c["passed"]]
+assert not [f for f in good_failed if f in quality], good_failed
+assert good["verdict"] == "VERDICT_PASS" or (
+    good["verdict"] in ("VERDICT_FAIL", "VERDICT_INVALID") and
+    (good_failed or not good["validity"]["valid"])), good["verdict"]
+assert fast["verdict"] in ("VERDICT_FAIL", "VERDICT_INVALID"), fast["verdict"]
 assert int(good["metrics"].get("checked", 0)) > 0
 assert good["metrics"].get(metric, 0.0) > fast["metrics"].get(metric, 0.0), metric
 # The fast plugin fails on answer quality, not on something else.
@@ -130,11 +146,11 @@ PY
     fail "$1: the trade-off between $2 and $3 is not what it should be"
 }
 
-run sensor-anomaly anomaly_features 0
+run sensor-anomaly anomaly_features "0 1"
 run sensor-anomaly anomaly_threshold 1
 compare sensor-anomaly anomaly_features anomaly_threshold macroF1
 
-run route-plan route_dijkstra 0
+run route-plan route_dijkstra "0 1"
 run route-plan route_greedy 1
 compare route-plan route_dijkstra route_greedy accuracy
 
