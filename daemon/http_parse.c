@@ -3,8 +3,11 @@
  * One state machine, driven a byte at a time through the head and a span at
  * a time through body data, so that any split of the input gives the same
  * result as one piece: every decision (and every error, with its offset) is
- * taken on a definite byte, never on where a piece happens to end. Nothing
- * is buffered: the few values that matter (status, Content-Length,
+ * taken on a definite byte, never on where a piece happens to end. The
+ * usual head goes through a fast lane (head_lane) that takes runs of bytes
+ * only where the byte path would take the same steps; it halves the cost
+ * of a typical nginx head, and anything unusual is left to the byte path.
+ * Nothing is buffered: the few values that matter (status, Content-Length,
  * Transfer-Encoding and Connection list elements, chunk sizes) are folded
  * into numbers and a short token as their bytes arrive, so header lines of
  * any length cost nothing but their count against max_head_bytes.
@@ -86,6 +89,19 @@ static const uint8_t tchar_tab[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* A byte allowed inside a field value or reason phrase (VCHAR, obs-text,
+ * SP, HTAB), as a table for the fast lane; is_vchar below says the same. */
+static const uint8_t vchar_tab[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 static int is_tchar(uint8_t c) {
   return tchar_tab[c];
 }
@@ -94,6 +110,10 @@ static int is_tchar(uint8_t c) {
  * SP, HTAB. */
 static int is_vchar(uint8_t c) {
   return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int is_digit(uint8_t c) {
+  return c >= '0' && c <= '9';
 }
 
 static int is_ows(uint8_t c) {
@@ -231,6 +251,164 @@ static int list_byte(struct sbx_http_parser *p, uint8_t c) {
   return 0;
 }
 
+/* The colon after a field name: how its value will be read. */
+static void name_end(struct sbx_http_parser *p) {
+  p->hkind = classify_name(p);
+  if (p->hkind == H_OTHER) {
+    p->state = S_VALUE;
+  } else {
+    p->state = S_LIST;
+    p->vstate = V_PRE;
+    p->elems = 0;
+  }
+}
+
+/* Appends the token bytes b[0..n) to the current name or token, as n
+ * calls of tok_add would. */
+static void tok_add_run(struct sbx_http_parser *p, const uint8_t *b, size_t n) {
+  uint32_t t = p->tok_len;
+  if (t < sizeof(p->tok)) {
+    size_t k, m = sizeof(p->tok) - t < n ? sizeof(p->tok) - t : n;
+    for (k = 0; k < m; k++)
+      p->tok[t + k] = (b[k] >= 'A' && b[k] <= 'Z') ? (uint8_t)(b[k] + 32) : b[k];
+  }
+  p->tok_len = n > UINT32_MAX - t ? UINT32_MAX : t + (uint32_t)n;
+}
+
+/* "HTTP/1.x ddd" and the space after it, all at once, when b[0..13) holds
+ * a well-formed start of a status line. Returns the bytes taken (12 or 13)
+ * with the state the byte path would have reached, or 0 to leave every
+ * byte, and the error if there is one, to the byte path. */
+static size_t status_line_lane(struct sbx_http_parser *p, const uint8_t *b) {
+  uint32_t code;
+  if (memcmp(b, http_prefix, sizeof(http_prefix) - 1) != 0 ||
+      !is_digit(b[7]) || b[8] != ' ' || !is_digit(b[9]) || !is_digit(b[10]) ||
+      !is_digit(b[11]))
+    return 0;
+  code = (uint32_t)(b[9] - '0') * 100 + (uint32_t)(b[10] - '0') * 10 +
+         (uint32_t)(b[11] - '0');
+  if (code < 100 || code > 599)
+    return 0;
+  p->tok_len = sizeof(http_prefix) - 1;
+  p->version_minor = b[7] - '0';
+  p->num = code;
+  p->digits = 3;
+  p->status = code;
+  if (b[12] == ' ') {
+    p->state = S_REASON;
+    return 13;
+  }
+  p->state = S_AFTER_CODE;
+  return 12;
+}
+
+/* Where the run of value bytes (vchar_tab) starting at buf[i] ends, before
+ * stop. Eight bytes at a time while none of them is a control byte or DEL
+ * (a word with a tab, CR or LF is finished byte by byte): dates, types and
+ * cookies are most of a head. */
+static size_t value_run(const uint8_t *buf, size_t i, size_t stop) {
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  while (stop - i >= 8) {
+    uint64_t w, del;
+    memcpy(&w, buf + i, 8);
+    del = w ^ (0x7f * ones);
+    /* Bytes under 0x20 (obs-text, with its high bit set, never counts) or
+     * equal to 0x7f: exact as a yes/no, which is all that is asked. */
+    if (((w - 0x20 * ones) & ~w & highs) != 0 ||
+        ((del - ones) & ~del & highs) != 0)
+      break;
+    i += 8;
+  }
+  while (i < stop && vchar_tab[buf[i]])
+    i++;
+  return i;
+}
+
+/* The head's common case a run at a time: the status line's start, whole
+ * field lines of well-formed names and values ending in CRLF, and the
+ * token runs of list values. It takes bytes i..stop of buf (stop is where
+ * the input or the head limit ends) only where the byte path would take
+ * the very same steps without an error, and returns where it stopped, so
+ * results, errors and their offsets stay those of the byte path, however
+ * the input is split. Counters are kept in locals and p->tok is written
+ * once per run: a uint8_t store may alias anything, so a store per byte
+ * would make the compiler reload every field of p after each byte. */
+static size_t head_lane(struct sbx_http_parser *p, const uint8_t *buf,
+                        size_t i, size_t stop) {
+  size_t j = i, k;
+  for (;;) {
+    switch (p->state) {
+    case S_IDLE:
+    case S_VERSION:
+      if ((p->state == S_VERSION && p->tok_len != 0) || stop - j < 13)
+        return j;
+      k = status_line_lane(p, buf + j);
+      if (k == 0)
+        return j;
+      j += k;
+      break;
+    case S_REASON:
+    case S_VALUE:
+      j = value_run(buf, j, stop);
+      if (stop - j < 2 || buf[j] != '\r' || buf[j + 1] != '\n' ||
+          (p->state == S_REASON && p->status == 101))
+        return j;
+      j += 2;
+      p->state = S_LINE_START;
+      break;
+    case S_LINE_START:
+      if (j == stop || !tchar_tab[buf[j]] || p->headers >= p->lim.max_headers)
+        return j;
+      p->headers++;
+      p->tok_len = 0;
+      p->state = S_NAME;
+      /* the name starts with this byte */
+      /* fall through */
+    case S_NAME:
+      k = j;
+      while (j < stop && tchar_tab[buf[j]])
+        j++;
+      tok_add_run(p, buf + k, j - k);
+      if (j == stop || buf[j] != ':')
+        return j;
+      name_end(p);
+      j++;
+      break;
+    case S_LIST:
+      if (p->vstate == V_PRE) {
+        while (j < stop && (is_ows(buf[j]) || buf[j] == ','))
+          j++;
+        if (j == stop || !elem_char(p, buf[j]))
+          return j;
+        p->num = 0;
+        p->tok_len = 0;
+        p->vstate = V_TOK;
+      } else if (p->vstate != V_TOK) {
+        return j;
+      }
+      if (p->hkind == H_CONTENT_LENGTH) {
+        uint64_t num = p->num;
+        while (j < stop && is_digit(buf[j])) {
+          uint64_t d = (uint64_t)(buf[j] - '0');
+          if (num > (UINT64_MAX - d) / 10)
+            break; /* the byte path reports the overflow */
+          num = num * 10 + d;
+          j++;
+        }
+        p->num = num;
+      } else {
+        k = j;
+        while (j < stop && tchar_tab[buf[j]])
+          j++;
+        tok_add_run(p, buf + k, j - k);
+      }
+      return j;
+    default:
+      return j;
+    }
+  }
+}
+
 /* The empty line after a head: decides how the body is framed (RFC 9112
  * 6.3). Sets the next state (S_DONE when there is no body) and returns
  * E_NONE or the error. */
@@ -364,32 +542,17 @@ enum sbx_http_result sbx_http_parse(struct sbx_http_parser *p,
       continue;
     }
 
-    /* Names: take a run of token bytes at once, within the head limit. */
-    if (p->state == S_NAME) {
+    /* The usual head goes through a fast lane (see head_lane); whatever
+     * it leaves, it leaves to the byte path below. */
+    if (p->state <= S_LIST) {
       size_t room = p->lim.max_head_bytes - p->head_bytes;
       size_t stop = len - i < room ? len : i + room;
-      size_t j = i;
-      while (j < stop && tchar_tab[buf[j]]) {
-        tok_add(p, buf[j]);
-        j++;
+      size_t j = head_lane(p, buf, i, stop);
+      if (j > i) {
+        p->head_bytes += (uint32_t)(j - i);
+        i = j;
+        continue;
       }
-      p->head_bytes += (uint32_t)(j - i);
-      i = j;
-      if (i == len)
-        break;
-    }
-    /* The bulk of a head is field values: skip runs of them quickly, but
-     * stop at the head limit so the byte path below reports it. */
-    if (p->state == S_VALUE || p->state == S_REASON) {
-      size_t room = p->lim.max_head_bytes - p->head_bytes;
-      size_t stop = len - i < room ? len : i + room;
-      size_t j = i;
-      while (j < stop && buf[j] != '\r' && buf[j] != '\n' && is_vchar(buf[j]))
-        j++;
-      p->head_bytes += (uint32_t)(j - i);
-      i = j;
-      if (i == len)
-        break;
     }
 
     c = buf[i];
@@ -481,14 +644,7 @@ enum sbx_http_result sbx_http_parse(struct sbx_http_parser *p,
       }
       if (c != ':')
         goto fail; /* whitespace before the colon, or no colon */
-      p->hkind = classify_name(p);
-      if (p->hkind == H_OTHER) {
-        p->state = S_VALUE;
-      } else {
-        p->state = S_LIST;
-        p->vstate = V_PRE;
-        p->elems = 0;
-      }
+      name_end(p);
       break;
     case S_VALUE:
       if (c == '\r')
