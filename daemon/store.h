@@ -203,6 +203,13 @@ int sbx_store_kv_foreach(struct sbx_store *st, enum sbx_store_db db,
                                    const void *val, size_t vlen, void *arg),
                          void *arg);
 
+/* Internal (tests): packs s into out exactly as protobuf_c_message_pack
+ * would (s must have no unknown fields) and returns the length. The store
+ * uses it for every sample. */
+#define SBX__STORE_SAMPLE_MAX 104 /* 9 fields of at most 1 + 10 bytes */
+size_t sbx__store_pack_sample(const Sbx__V1__Sample *s,
+                              uint8_t out[SBX__STORE_SAMPLE_MAX]);
+
 /* Internal (tests): sbx_store_open with another LMDB map size in bytes, so
  * that a test can fill the map and watch the writer fail. */
 int sbx__store_open_mapsize(const char *dir, size_t mapsize,
