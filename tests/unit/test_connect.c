@@ -225,8 +225,7 @@ static void test_end_and_error_bodies(void) {
                                 "{\"error\":{\"code\":5}}",
                                 "{} trailing",
                                 "{\"a\":1,\"a\":2}",
-                                "{\"error\":{\"code\":\"internal\","
-                                "\"message\":7}}"};
+                                "{\"error\":{\"code\":\"internal\",\"message\":7}}"};
     size_t i;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
       code = 0;
