@@ -274,7 +274,7 @@ static void on_progress(const struct sbx_progress *p, void *arg) {
   if (p->phase != r->state) {
     r->state = p->phase;
     r->cfg.run->state = p->phase;
-    if (r->cfg.store != NULL)
+    if (r->cfg.store != NULL && !r->cfg.front_end_stores_phases)
       (void)sbx_store_put_run(r->cfg.store, r->cfg.run);
   }
   if (r->cfg.on_progress != NULL)

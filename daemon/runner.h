@@ -67,6 +67,10 @@ struct sbx_runner_config {
   Sbx__V1__Run *run;
   const struct sbx_runner_product *product;
   struct sbx_store *store;
+  /* Non-zero: the runner does not store the run's phase changes itself
+   * (a synchronous, fsync'd commit in the middle of a measurement); the
+   * front end does, from on_progress, on another thread. */
+  int front_end_stores_phases;
   /* HTTP_CLIENT_AUTO follows the scenario; CURL or FAST force one (recorded
    * as an override). */
   Sbx__V1__HttpClient http_client;

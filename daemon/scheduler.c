@@ -158,6 +158,13 @@ void sbx_sched_overrides(const Sbx__V1__LoadOverrides *in,
   out->seed = in->seed;
 }
 
+static int is_terminal_state(Sbx__V1__RunState st) {
+  return st == SBX__V1__RUN_STATE__RUN_STATE_DONE ||
+         st == SBX__V1__RUN_STATE__RUN_STATE_ERROR ||
+         st == SBX__V1__RUN_STATE__RUN_STATE_CANCELED ||
+         st == SBX__V1__RUN_STATE__RUN_STATE_INTERRUPTED;
+}
+
 /* ---- ending runs ---- */
 
 static int set_reason(Sbx__V1__Run *run, const char *reason) {
@@ -335,6 +342,7 @@ static void m_start(struct sbx_sched *s, struct job *j) {
   rc.run = j->run;
   rc.product = &j->prod;
   rc.store = s->store;
+  rc.front_end_stores_phases = 1;
   rc.http_client = j->run->http_client;
   rc.on_progress = m_on_progress;
   rc.progress_arg = j;
@@ -390,8 +398,19 @@ static void on_progress(struct sbx_sched *s, struct job *j,
   j->last.completed = p->completed;
   j->last.errors = p->errors;
   j->has_progress = 1;
-  if (phase_change)
+  if (phase_change) {
+    /* Stored here, off the measuring thread: a commit waits for fsync. The
+     * measuring thread owns j->run now, so the stored record is updated. */
+    Sbx__V1__Run *run = NULL;
+    if (sbx_store_get_run(s->store, j->id, &run) == 0) {
+      if (!is_terminal_state(run->state)) {
+        run->state = p->phase;
+        (void)sbx_store_put_run(s->store, run);
+      }
+      sbx__v1__run__free_unpacked(run, NULL);
+    }
     emit_state(s, j->id, p->phase);
+  }
   /* Watchers get progress about once a second. */
   if (phase_change || p->elapsed_s - j->last_sent_s >= 1.0) {
     Sbx__V1__RunEvent ev = SBX__V1__RUN_EVENT__INIT;
