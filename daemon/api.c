@@ -1132,6 +1132,75 @@ out:
 
 /* ---- results ---- */
 
+/* Encoded GetResult answers. A result never changes once signed, and
+ * encoding one (JSON above all) is the most expensive read of the API, so
+ * the bytes are kept for the most recently read results, per codec. The
+ * caller's right to read the run is checked before every lookup. */
+#define RESULT_CACHE_SLOTS 64
+
+struct result_cache_entry {
+  uint64_t run_id; /* 0: empty */
+  int json;
+  uint64_t last_used;
+  void *body;
+  size_t len;
+};
+
+struct sbx_api_cache {
+  struct result_cache_entry e[RESULT_CACHE_SLOTS];
+  uint64_t clock;
+  uint64_t hits, misses;
+};
+
+static struct result_cache_entry *cache_find(struct sbx_daemon *d,
+                                             uint64_t run_id, int json) {
+  size_t i;
+  if (d->api_cache == NULL)
+    return NULL;
+  for (i = 0; i < RESULT_CACHE_SLOTS; i++) {
+    struct result_cache_entry *e = &d->api_cache->e[i];
+    if (e->run_id == run_id && e->json == json) {
+      e->last_used = ++d->api_cache->clock;
+      d->api_cache->hits++;
+      return e;
+    }
+  }
+  d->api_cache->misses++;
+  return NULL;
+}
+
+/* Keeps body (taking ownership) in the least recently used slot. */
+static void cache_put(struct sbx_daemon *d, uint64_t run_id, int json,
+                      void *body, size_t len) {
+  struct result_cache_entry *victim;
+  size_t i;
+  if (d->api_cache == NULL &&
+      (d->api_cache = calloc(1, sizeof(*d->api_cache))) == NULL) {
+    free(body);
+    return;
+  }
+  victim = &d->api_cache->e[0];
+  for (i = 1; i < RESULT_CACHE_SLOTS; i++)
+    if (d->api_cache->e[i].last_used < victim->last_used)
+      victim = &d->api_cache->e[i];
+  free(victim->body);
+  victim->run_id = run_id;
+  victim->json = json;
+  victim->body = body;
+  victim->len = len;
+  victim->last_used = ++d->api_cache->clock;
+}
+
+void sbx_api_free(struct sbx_daemon *d) {
+  size_t i;
+  if (d->api_cache == NULL)
+    return;
+  for (i = 0; i < RESULT_CACHE_SLOTS; i++)
+    free(d->api_cache->e[i].body);
+  free(d->api_cache);
+  d->api_cache = NULL;
+}
+
 static int get_signed(struct sbx_daemon *d, uint64_t run_id,
                       Sbx__V1__SignedResult **out) {
   uint8_t key[8];
@@ -1154,14 +1223,22 @@ static void h_get_result(struct sbx_connect_call *c, const ProtobufCMessage *m,
   struct sbx_daemon *d = arg;
   const Sbx__V1__GetResultRequest *rq = (const void *)m;
   Sbx__V1__GetResultResponse resp = SBX__V1__GET_RESULT_RESPONSE__INIT;
+  struct result_cache_entry *hit;
   Sbx__V1__Run *run;
   struct caller who;
+  void *body;
+  size_t len = 0;
   int rc;
 
   if (admit(d, c, R_ALL, &who) != 0)
     return;
   if ((run = run_for(d, c, &who, rq->run_id)) == NULL)
     goto out;
+  if ((hit = cache_find(d, rq->run_id, sbx_connect_is_json(c))) != NULL) {
+    sbx_connect_reply_encoded(c, hit->body, hit->len);
+    sbx__v1__run__free_unpacked(run, NULL);
+    goto out;
+  }
   rc = get_signed(d, rq->run_id, &resp.signed_);
   if (rc == 0)
     rc = sbx_store_get_result(d->store, rq->run_id, &resp.result);
@@ -1176,8 +1253,12 @@ static void h_get_result(struct sbx_connect_call *c, const ProtobufCMessage *m,
                      rq->run_id);
   else if (rc != 0)
     fail_err(c, rc, NULL);
-  else
-    sbx_connect_reply(c, &resp.base);
+  else if ((body = sbx_connect_encode(c, &resp.base, &len)) == NULL)
+    sbx_connect_fail(c, SBX_CONNECT_INTERNAL, "cannot encode the result");
+  else {
+    sbx_connect_reply_encoded(c, body, len);
+    cache_put(d, rq->run_id, sbx_connect_is_json(c), body, len);
+  }
   if (resp.signed_ != NULL)
     sbx__v1__signed_result__free_unpacked(resp.signed_, NULL);
   if (resp.result != NULL)

@@ -32,4 +32,7 @@ void sbx_api_heartbeat(struct sbx_daemon *d);
 /* Ends every stream (shutdown). */
 void sbx_api_end_watchers(struct sbx_daemon *d);
 
+/* Frees the API's caches (after the server has stopped). */
+void sbx_api_free(struct sbx_daemon *d);
+
 #endif

@@ -494,44 +494,53 @@ void sbx_connect_fail(struct sbx_connect_call *c, int code, const char *fmt,
   end_call(c, code, respond_error(c->r, 0, code, msg, NULL));
 }
 
-void sbx_connect_reply(struct sbx_connect_call *c,
-                       const ProtobufCMessage *resp) {
-  uint8_t *buf = NULL;
-  char *json = NULL;
-  size_t n;
+void *sbx_connect_encode(const struct sbx_connect_call *c,
+                         const ProtobufCMessage *resp, size_t *len) {
+  uint8_t *buf;
+  char *json;
+  if (resp == NULL || resp->descriptor != c->m->output)
+    return NULL;
+  if (c->json) {
+    if ((json = sbx_pbjson_dumps(resp, 0, 0)) != NULL)
+      *len = strlen(json);
+    return json;
+  }
+  *len = protobuf_c_message_get_packed_size(resp);
+  if ((buf = malloc(*len ? *len : 1)) != NULL)
+    protobuf_c_message_pack(resp, buf);
+  return buf;
+}
+
+void sbx_connect_reply_encoded(struct sbx_connect_call *c, const void *body,
+                               size_t len) {
   if (c->stream) {
     sbx_connect_fail(c, SBX_CONNECT_INTERNAL,
                      "%s is a streaming method: answered with a unary reply",
                      c->m->name);
     return;
   }
+  sbx_httpd_respond(c->r, 200, c->json ? "application/json" : "application/proto",
+                    body, len);
+  end_call(c, SBX_CONNECT_OK, 200);
+}
+
+void sbx_connect_reply(struct sbx_connect_call *c,
+                       const ProtobufCMessage *resp) {
+  void *body;
+  size_t n = 0;
   if (resp == NULL || resp->descriptor != c->m->output) {
     sbx_connect_fail(c, SBX_CONNECT_INTERNAL,
                      "%s: the reply is not a %s message", c->m->name,
                      c->m->output->short_name);
     return;
   }
-  if (c->json) {
-    json = sbx_pbjson_dumps(resp, 0, 0);
-    if (json == NULL) {
-      sbx_connect_fail(c, SBX_CONNECT_INTERNAL,
-                       "%s: cannot encode the reply as JSON", c->m->name);
-      return;
-    }
-    sbx_httpd_respond(c->r, 200, "application/json", json, strlen(json));
-    free(json);
-  } else {
-    n = protobuf_c_message_get_packed_size(resp);
-    buf = malloc(n ? n : 1);
-    if (buf == NULL) {
-      sbx_connect_fail(c, SBX_CONNECT_INTERNAL, "out of memory");
-      return;
-    }
-    protobuf_c_message_pack(resp, buf);
-    sbx_httpd_respond(c->r, 200, "application/proto", buf, n);
-    free(buf);
+  if ((body = sbx_connect_encode(c, resp, &n)) == NULL) {
+    sbx_connect_fail(c, SBX_CONNECT_INTERNAL, "%s: cannot encode the reply",
+                     c->m->name);
+    return;
   }
-  end_call(c, SBX_CONNECT_OK, 200);
+  sbx_connect_reply_encoded(c, body, n);
+  free(body);
 }
 
 int sbx_connect_stream_send(struct sbx_connect_call *c,

@@ -177,6 +177,19 @@ void *sbx_connect_get_data(const struct sbx_connect_call *c);
  * freed. If encoding fails, the client gets an internal error. */
 void sbx_connect_reply(struct sbx_connect_call *c, const ProtobufCMessage *resp);
 
+/* Encodes resp (of the method's output type) in the call's codec, as
+ * sbx_connect_reply would send it. Returns malloc'd bytes (the caller frees
+ * them) and their length, or NULL (wrong type, out of memory). For answers
+ * worth caching: the same call with the same codec may be answered with
+ * these bytes again through sbx_connect_reply_encoded. */
+void *sbx_connect_encode(const struct sbx_connect_call *c,
+                         const ProtobufCMessage *resp, size_t *len);
+
+/* Ends a unary call with body, bytes from sbx_connect_encode for a call of
+ * the same method and codec (sbx_connect_is_json). body is copied. */
+void sbx_connect_reply_encoded(struct sbx_connect_call *c, const void *body,
+                               size_t len);
+
 /* Ends a unary call (or a stream that has sent nothing yet) with an error:
  * code is an SBX_CONNECT_* code, the message says what, where and how to
  * fix. The call is freed. */

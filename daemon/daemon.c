@@ -609,6 +609,7 @@ static void part_stopped(void *arg) {
     return;
   sbx_sched_free(d->sched);
   d->sched = NULL;
+  sbx_api_free(d);
   sbx_metrics_free(d->metrics);
   d->metrics = NULL;
   sbx_signer_free(d->signer);

@@ -24,6 +24,7 @@ struct sbx_sched;
 struct sbx_webhook;
 struct sbx_metrics;
 struct sbx_api_watch;
+struct sbx_api_cache;
 
 struct sbx_daemon_config {
   char *data_dir;
@@ -51,6 +52,7 @@ struct sbx_daemon {
   struct sbx_webhook *webhook;
   struct sbx_metrics *metrics;
   struct sbx_api_watch *watchers; /* api.c's list of WatchRun streams */
+  struct sbx_api_cache *api_cache; /* api.c's encoded answers */
   uv_timer_t heartbeat;           /* keeps idle WatchRun streams alive */
   uv_signal_t sig_term;
   uv_signal_t sig_int;
