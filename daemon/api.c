@@ -1256,8 +1256,11 @@ static void h_get_result(struct sbx_connect_call *c, const ProtobufCMessage *m,
   else if ((body = sbx_connect_encode(c, &resp.base, &len)) == NULL)
     sbx_connect_fail(c, SBX_CONNECT_INTERNAL, "cannot encode the result");
   else {
+    /* Replying ends the call: c and rq are gone afterwards. */
+    uint64_t id = rq->run_id;
+    int json = sbx_connect_is_json(c);
     sbx_connect_reply_encoded(c, body, len);
-    cache_put(d, rq->run_id, sbx_connect_is_json(c), body, len);
+    cache_put(d, id, json, body, len);
   }
   if (resp.signed_ != NULL)
     sbx__v1__signed_result__free_unpacked(resp.signed_, NULL);
