@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "digest.h"
 #include "err.h"
 #include "testlib.h"
 
@@ -522,6 +523,121 @@ static void test_quality_scope(void) {
   sbx_quality_free(q);
 }
 
+/* ---- the SHA-256 memo (used only when a struct sbx_quality is given) ---- */
+
+/* Checks body[0..n) against the digest of want[0..wn) with quality q; the
+ * body is copied to an exact-size heap buffer so ASan sees overreads. */
+static Sbx__V1__ErrorClass sha_check(struct sbx_quality *q, const uint8_t *want,
+                                     size_t wn, const uint8_t *body, size_t n) {
+  Sbx__V1__Checks ck = SBX__V1__CHECKS__INIT;
+  Sbx__V1__Expectation ex = SBX__V1__EXPECTATION__INIT;
+  uint8_t h[SBX_SHA256_BYTES];
+  uint8_t *b = malloc(n ? n : 1);
+  Sbx__V1__ErrorClass c;
+  ck.verify_body = 1;
+  CHECK_EQ_INT(sbx_sha256(want, wn, h), 0);
+  ex.sha256.data = h;
+  ex.sha256.len = sizeof(h);
+  memcpy(b, body, n);
+  c = sbx_check(&ck, &ex, 200, n ? b : NULL, n, q);
+  free(b);
+  return c;
+}
+
+static void test_sha256_memo(void) {
+  struct sbx_quality *q = sbx_quality_new(NULL);
+  Sbx__V1__Metrics m = SBX__V1__METRICS__INIT;
+  uint8_t a[300], b[300], bodies[200][12];
+  uint64_t checks = 0, right = 0;
+  size_t i, k;
+  CHECK(q != NULL);
+  if (q == NULL)
+    return;
+
+#define EXPECT(want, wn, body, n, cls)                                         \
+  do {                                                                         \
+    Sbx__V1__ErrorClass r_ = sha_check(q, want, wn, body, n);                  \
+    CHECK_EQ_INT(r_, cls);                                                     \
+    checks++;                                                                  \
+    right += r_ == C_NONE;                                                     \
+  } while (0)
+
+  /* Equal length, same first 32 bytes (so the same memo slot), different
+   * bytes further on: a remembered body must not answer for the other. */
+  memset(a, 'x', sizeof(a));
+  memcpy(b, a, sizeof(b));
+  b[80] = 'y';
+  for (k = 0; k < 3; k++) {
+    EXPECT(a, 100, a, 100, C_NONE);
+    EXPECT(a, 100, b, 100, C_FAILED);
+    EXPECT(b, 100, b, 100, C_NONE);
+    EXPECT(b, 100, a, 100, C_FAILED);
+  }
+  /* ...nor a body that is a prefix of it, or the same bytes longer */
+  EXPECT(a, 100, a, 99, C_FAILED);
+  EXPECT(a, 100, a, 101, C_FAILED);
+  EXPECT(a, 99, a, 99, C_NONE);
+  EXPECT(a, 100, a, 100, C_NONE);
+  /* the empty body, remembered too */
+  EXPECT(a, 0, a, 0, C_NONE);
+  EXPECT(a, 0, a, 0, C_NONE);
+  EXPECT(a, 1, a, 0, C_FAILED);
+
+  /* 256 bytes is the longest body remembered, 257 is hashed every time;
+   * both give the right answer, also when only the last byte differs. */
+  for (i = 0; i < sizeof(a); i++) {
+    a[i] = (uint8_t)(i * 7 + 1);
+    b[i] = a[i];
+  }
+  b[255] ^= 1;
+  b[256] ^= 1;
+  for (k = 0; k < 2; k++) {
+    EXPECT(a, 256, a, 256, C_NONE);
+    EXPECT(a, 256, b, 256, C_FAILED);
+    EXPECT(b, 256, b, 256, C_NONE);
+    EXPECT(b, 256, a, 256, C_FAILED);
+    EXPECT(a, 257, a, 257, C_NONE);
+    EXPECT(a, 257, b, 257, C_FAILED);
+    EXPECT(b, 257, b, 257, C_NONE);
+    EXPECT(a, 256, a, 257, C_FAILED);
+    EXPECT(a, 257, a, 256, C_FAILED);
+  }
+  /* b differs from a only in byte 256: equal as 256-byte bodies */
+  b[255] ^= 1;
+  EXPECT(a, 256, b, 256, C_NONE);
+  EXPECT(a, 257, b, 257, C_FAILED);
+
+  /* Far more distinct small bodies than the memo has slots: slots are
+   * reused, and every body is still judged by its own digest, in a second
+   * pass (in the other order) as in the first. */
+  for (i = 0; i < 200; i++) {
+    memset(bodies[i], 'b', sizeof(bodies[i]));
+    bodies[i][0] = (uint8_t)('0' + i % 10);
+    bodies[i][1] = (uint8_t)('0' + i / 10 % 10);
+    bodies[i][2] = (uint8_t)('0' + i / 100);
+  }
+  for (i = 0; i < 200; i++) {
+    EXPECT(bodies[i], 12, bodies[i], 12, C_NONE);
+    EXPECT(bodies[(i + 1) % 200], 12, bodies[i], 12, C_FAILED);
+  }
+  for (k = 0; k < 2; k++) {
+    for (i = 200; i-- > 0;) {
+      EXPECT(bodies[i], 12, bodies[i], 12, C_NONE);
+      EXPECT(bodies[i], 12, bodies[(i + 199) % 200], 12, C_FAILED);
+      /* a body of another length with the same prefix */
+      EXPECT(bodies[i], 12, bodies[i], 11, C_FAILED);
+    }
+  }
+#undef EXPECT
+
+  /* every one of them was counted as checked, the right ones as correct */
+  CHECK_EQ_INT(sbx_quality_fill(q, &m), 0);
+  CHECK_EQ_INT(m.checked, checks);
+  CHECK(NEAR(m.accuracy, (double)right / (double)checks));
+  free_per_class(&m);
+  sbx_quality_free(q);
+}
+
 int main(void) {
   test_status();
   test_exact_sha256();
@@ -533,5 +649,6 @@ int main(void) {
   test_quality_hostile_labels();
   test_quality_numbers();
   test_quality_scope();
+  test_sha256_memo();
   return TEST_RESULT();
 }

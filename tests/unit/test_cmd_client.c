@@ -1,7 +1,8 @@
 /* test_cmd_client.c - the parts of the sbx server commands that need no
  * server: load overrides as the command line spells them, local ISO-8601
  * times, and the text table (alignment, widths in characters, hostile
- * cells made printable and cut short). */
+ * cells made printable and cut short), the global options, --choice words
+ * and the exit code of a verdict. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,10 +195,138 @@ static void test_usage(void) {
   CHECK(sbx_cmd_client_usage("") == NULL);
 }
 
+/* The options every server command takes before or after its name: how
+ * many arguments each form uses and what it stores; anything else (or a
+ * missing value) uses none and leaves g alone. */
+static void test_global_arg(void) {
+  static const struct {
+    const char *args[2];
+    int n;
+    int used;
+    const char *server; /* expected g.server afterwards (NULL: untouched) */
+    const char *token;
+    int json;
+  } cases[] = {
+      {{"--json", NULL}, 1, 1, NULL, NULL, 1},
+      {{"--json", "--token"}, 2, 1, NULL, NULL, 1},
+      {{"--server", "http://h:1"}, 2, 2, "http://h:1", NULL, 0},
+      {{"--server=http://h:2", NULL}, 1, 1, "http://h:2", NULL, 0},
+      {{"--server=", NULL}, 1, 1, "", NULL, 0},
+      {{"--token", "abc"}, 2, 2, NULL, "abc", 0},
+      {{"--token=xyz", "more"}, 2, 1, NULL, "xyz", 0},
+      /* the value may look like an option: it is taken as the value */
+      {{"--token", "--json"}, 2, 2, NULL, "--json", 0},
+      /* value missing: nothing used, g untouched */
+      {{"--server", NULL}, 1, 0, NULL, NULL, 0},
+      {{"--token", NULL}, 1, 0, NULL, NULL, 0},
+      /* not one of them */
+      {{"--jsonx", NULL}, 1, 0, NULL, NULL, 0},
+      {{"-j", NULL}, 1, 0, NULL, NULL, 0},
+      {{"--Server", "x"}, 2, 0, NULL, NULL, 0},
+      {{"--servers=x", NULL}, 1, 0, NULL, NULL, 0},
+      {{"--tok", "x"}, 2, 0, NULL, NULL, 0},
+      {{"json", NULL}, 1, 0, NULL, NULL, 0},
+      {{"", NULL}, 1, 0, NULL, NULL, 0},
+      {{"list", "--json"}, 2, 0, NULL, NULL, 0},
+      /* n == 0: args is not looked at */
+      {{"--json", NULL}, 0, 0, NULL, NULL, 0},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct sbx_cmd_globals g = {.server = NULL, .token = NULL, .json = 0};
+    char *args[2] = {(char *)cases[i].args[0], (char *)cases[i].args[1]};
+    int used = sbx_cmd_global_arg(args, cases[i].n, &g);
+    if (used != cases[i].used)
+      fprintf(stderr, "case %zu (%s)\n", i, cases[i].args[0]);
+    CHECK_EQ_INT(used, cases[i].used);
+    CHECK_EQ_INT(g.json, cases[i].json);
+    if (cases[i].server == NULL)
+      CHECK(g.server == NULL);
+    else
+      CHECK_EQ_STR(g.server, cases[i].server);
+    if (cases[i].token == NULL)
+      CHECK(g.token == NULL);
+    else
+      CHECK_EQ_STR(g.token, cases[i].token);
+  }
+
+  /* Strings are borrowed, not copied; earlier values are overwritten. */
+  {
+    struct sbx_cmd_globals g = {.server = "old", .token = "old", .json = 0};
+    char a0[] = "--server", a1[] = "http://b:3", a2[] = "--token=t2";
+    char *args[] = {a0, a1, a2};
+    CHECK_EQ_INT(sbx_cmd_global_arg(args, 3, &g), 2);
+    CHECK(g.server == a1);
+    CHECK_EQ_STR(g.token, "old");
+    CHECK_EQ_INT(sbx_cmd_global_arg(args + 2, 1, &g), 1);
+    CHECK(g.token == a2 + 8);
+  }
+}
+
+static void test_parse_choice(void) {
+  static const struct sbx_cmd_choice mine[] = {{.name = "one", .value = 1},
+                                               {.name = "two", .value = 2},
+                                               {.name = "", .value = 7},
+                                               {.name = NULL}};
+  static const struct sbx_cmd_choice none[] = {{.name = NULL}};
+  static const struct {
+    const struct sbx_cmd_choice *choices;
+    const char *text;
+    int rc;
+    int value; /* expected *out; 99 (untouched) on failure */
+  } cases[] = {
+      {sbx_cmd_http_clients, "auto", 0, SBX__V1__HTTP_CLIENT__HTTP_CLIENT_AUTO},
+      {sbx_cmd_http_clients, "curl", 0, SBX__V1__HTTP_CLIENT__HTTP_CLIENT_CURL},
+      {sbx_cmd_http_clients, "fast", 0, SBX__V1__HTTP_CLIENT__HTTP_CLIENT_FAST},
+      {sbx_cmd_http_clients, "Curl", SBX_EINVAL, 99},
+      {sbx_cmd_http_clients, "FAST", SBX_EINVAL, 99},
+      {sbx_cmd_http_clients, "cur", SBX_EINVAL, 99},
+      {sbx_cmd_http_clients, "curl ", SBX_EINVAL, 99},
+      {sbx_cmd_http_clients, "autox", SBX_EINVAL, 99},
+      {sbx_cmd_http_clients, "", SBX_EINVAL, 99},
+      {mine, "one", 0, 1},
+      {mine, "two", 0, 2},
+      {mine, "", 0, 7},
+      {mine, "three", SBX_EINVAL, 99},
+      {none, "one", SBX_EINVAL, 99},
+      {none, "", SBX_EINVAL, 99},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    int out = 99;
+    int rc = sbx_cmd_parse_choice(cases[i].choices, cases[i].text, &out);
+    if (rc != cases[i].rc || out != cases[i].value)
+      fprintf(stderr, "case %zu (\"%s\")\n", i, cases[i].text);
+    CHECK_EQ_INT(rc, cases[i].rc);
+    CHECK_EQ_INT(out, cases[i].value);
+  }
+}
+
+static void test_verdict_exit(void) {
+  static const struct {
+    int verdict;
+    int code;
+  } cases[] = {
+      {SBX__V1__VERDICT__VERDICT_PASS, 0},
+      {SBX__V1__VERDICT__VERDICT_FAIL, 1},
+      {SBX__V1__VERDICT__VERDICT_INVALID, 1},
+      {SBX__V1__VERDICT__VERDICT_ERROR, 3},
+      {SBX__V1__VERDICT__VERDICT_UNSPECIFIED, 3},
+      {-1, 3},
+      {1000, 3},
+  };
+  size_t i;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    CHECK_EQ_INT(sbx_cmd_verdict_exit(cases[i].verdict), cases[i].code);
+}
+
 int main(void) {
   test_load_options();
   test_format_time();
   test_table();
   test_usage();
+  test_global_arg();
+  test_parse_choice();
+  test_verdict_exit();
   return TEST_RESULT();
 }
