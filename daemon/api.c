@@ -784,13 +784,6 @@ out:
 
 /* ---- WatchRun ---- */
 
-static int is_terminal(Sbx__V1__RunState s) {
-  return s == SBX__V1__RUN_STATE__RUN_STATE_DONE ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_ERROR ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_CANCELED ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_INTERRUPTED;
-}
-
 static void unlink_watch(struct sbx_daemon *d, struct sbx_api_watch *w) {
   struct sbx_api_watch **pp;
   for (pp = &d->watchers; *pp != NULL; pp = &(*pp)->next)
@@ -866,7 +859,7 @@ static void h_watch_run(struct sbx_connect_call *c, const ProtobufCMessage *m,
     sbx_connect_stream_end(c, SBX_CONNECT_CANCELED, "client gone");
     return;
   }
-  if (is_terminal(run->state)) {
+  if (sbx_run_state_terminal(run->state)) {
     send_stored_result(d, c, run->id);
     sbx__v1__run__free_unpacked(run, NULL);
     sbx_connect_stream_end(c, 0, " ");
@@ -914,7 +907,7 @@ void sbx_api_on_event(struct sbx_daemon *d, const Sbx__V1__RunEvent *ev) {
      * streams with its terminal state. */
     if (ev->event_case == SBX__V1__RUN_EVENT__EVENT_RESULT ||
         (ev->event_case == SBX__V1__RUN_EVENT__EVENT_STATE &&
-         is_terminal(ev->state) &&
+         sbx_run_state_terminal(ev->state) &&
          ev->state != SBX__V1__RUN_STATE__RUN_STATE_DONE &&
          ev->state != SBX__V1__RUN_STATE__RUN_STATE_ERROR))
       end_watch(w, 0, NULL);

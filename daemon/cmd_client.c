@@ -37,6 +37,7 @@
 #include "report.h"
 #include "sbx/v1/api.pb-c.h"
 #include "spec.h"
+#include "store.h"
 #include "units.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_NORUN = 3 };
@@ -448,13 +449,6 @@ static const char *verdict_name(int v, char *buf, size_t len) {
 
 static const char *role_name(int r, char *buf, size_t len) {
   return enum_name(&sbx__v1__role__descriptor, r, "ROLE_", 1, buf, len);
-}
-
-static int is_terminal(Sbx__V1__RunState s) {
-  return s == SBX__V1__RUN_STATE__RUN_STATE_DONE ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_ERROR ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_CANCELED ||
-         s == SBX__V1__RUN_STATE__RUN_STATE_INTERRUPTED;
 }
 
 /* "label   value" with the value (from the server) made printable. */
@@ -2013,7 +2007,7 @@ static int on_run_event(const Sbx__V1__RunEvent *ev, void *arg) {
   case SBX__V1__RUN_EVENT__EVENT_STATE:
     w->state = ev->state;
     w->prog.phase = ev->state;
-    if (!is_terminal(ev->state) &&
+    if (!sbx_run_state_terminal(ev->state) &&
         ev->state != SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
       sbx_progress_update(&w->prog, &w->pl);
     break;
@@ -2255,7 +2249,7 @@ static int watch_run(struct cli *cl, uint64_t run_id,
            gresp->run && nonempty(gresp->run->reason) ? gresp->run->reason
                                                       : "no reason given");
   sbx_api_sanitize(reason);
-  if (gresp->run != NULL && is_terminal(gresp->run->state))
+  if (gresp->run != NULL && sbx_run_state_terminal(gresp->run->state))
     fprintf(stderr, "sbx %s: run %" PRIu64 " ended %s without a result: %s\n",
             cl->cmd, run_id, state_name(gresp->run->state, sbuf, sizeof(sbuf)),
             reason);

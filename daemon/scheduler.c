@@ -158,13 +158,6 @@ void sbx_sched_overrides(const Sbx__V1__LoadOverrides *in,
   out->seed = in->seed;
 }
 
-static int is_terminal_state(Sbx__V1__RunState st) {
-  return st == SBX__V1__RUN_STATE__RUN_STATE_DONE ||
-         st == SBX__V1__RUN_STATE__RUN_STATE_ERROR ||
-         st == SBX__V1__RUN_STATE__RUN_STATE_CANCELED ||
-         st == SBX__V1__RUN_STATE__RUN_STATE_INTERRUPTED;
-}
-
 /* ---- ending runs ---- */
 
 static int set_reason(Sbx__V1__Run *run, const char *reason) {
@@ -403,7 +396,7 @@ static void on_progress(struct sbx_sched *s, struct job *j,
      * measuring thread owns j->run now, so the stored record is updated. */
     Sbx__V1__Run *run = NULL;
     if (sbx_store_get_run(s->store, j->id, &run) == 0) {
-      if (!is_terminal_state(run->state)) {
+      if (!sbx_run_state_terminal(run->state)) {
         run->state = p->phase;
         (void)sbx_store_put_run(s->store, run);
       }

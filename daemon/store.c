@@ -365,7 +365,7 @@ static const char *state_words(int state, char *buf, size_t len) {
   }
 }
 
-static int is_terminal(int state) {
+int sbx_run_state_terminal(int state) {
   return state == SBX__V1__RUN_STATE__RUN_STATE_DONE ||
          state == SBX__V1__RUN_STATE__RUN_STATE_ERROR ||
          state == SBX__V1__RUN_STATE__RUN_STATE_CANCELED ||
@@ -391,7 +391,7 @@ static int recover_one(struct sbx_store *st, MDB_txn *txn, uint64_t id,
   run = sbx__v1__run__unpack(NULL, val.mv_size, val.mv_data);
   /* A queued run never started: it stays queued, and the daemon's queue
    * resumes it. */
-  if (run == NULL || run->id != id || is_terminal(run->state) ||
+  if (run == NULL || run->id != id || sbx_run_state_terminal(run->state) ||
       run->state == SBX__V1__RUN_STATE__RUN_STATE_QUEUED)
     goto out;
   snprintf(reason, sizeof(reason),
@@ -438,7 +438,7 @@ static int recover(struct sbx_store *st, MDB_txn *txn) {
     run = sbx__v1__run__unpack(NULL, val.mv_size, val.mv_data);
     if (run == NULL)
       continue;
-    int live = !is_terminal(run->state);
+    int live = !sbx_run_state_terminal(run->state);
     sbx__v1__run__free_unpacked(run, NULL);
     if (!live)
       continue;

@@ -62,6 +62,10 @@ int sbx_store_open(const char *dir, struct sbx_store **out,
  * appended after it were dropped). st is freed in every case. */
 int sbx_store_close(struct sbx_store *st);
 
+/* Non-zero for the states a run ends in (DONE, ERROR, CANCELED,
+ * INTERRUPTED): nothing changes a run in one of them any more. */
+int sbx_run_state_terminal(int state);
+
 /* Returns how many runs recovery turned INTERRUPTED when st was opened. */
 uint64_t sbx_store_recovered(const struct sbx_store *st);
 
