@@ -814,17 +814,8 @@ static void end_watch(struct sbx_api_watch *w, int code, const char *msg) {
 static int send_stored_result(struct sbx_daemon *d, struct sbx_connect_call *c,
                               uint64_t run_id) {
   Sbx__V1__RunEvent ev = SBX__V1__RUN_EVENT__INIT;
-  uint8_t key[8];
-  void *v = NULL;
-  size_t n = 0;
-  int i, rc;
-  for (i = 0; i < 8; i++)
-    key[i] = (uint8_t)(run_id >> (56 - 8 * i));
-  if (sbx_store_kv_get(d->store, SBX_STORE_SIGNED, key, 8, &v, &n) != 0)
-    return -1;
-  ev.result = sbx__v1__signed_result__unpack(NULL, n, v);
-  free(v);
-  if (ev.result == NULL)
+  int rc;
+  if (sbx_store_get_signed(d->store, run_id, &ev.result) != 0)
     return -1;
   ev.run_id = run_id;
   ev.at_unix_ms = sbx_unix_ms();
@@ -1194,23 +1185,6 @@ void sbx_api_free(struct sbx_daemon *d) {
   d->api_cache = NULL;
 }
 
-static int get_signed(struct sbx_daemon *d, uint64_t run_id,
-                      Sbx__V1__SignedResult **out) {
-  uint8_t key[8];
-  void *v = NULL;
-  size_t n = 0;
-  int i, rc;
-  *out = NULL;
-  for (i = 0; i < 8; i++)
-    key[i] = (uint8_t)(run_id >> (56 - 8 * i));
-  rc = sbx_store_kv_get(d->store, SBX_STORE_SIGNED, key, 8, &v, &n);
-  if (rc != 0)
-    return rc;
-  *out = sbx__v1__signed_result__unpack(NULL, n, v);
-  free(v);
-  return *out != NULL ? 0 : SBX_ESTORE;
-}
-
 static void h_get_result(struct sbx_connect_call *c, const ProtobufCMessage *m,
                          void *arg) {
   struct sbx_daemon *d = arg;
@@ -1232,7 +1206,7 @@ static void h_get_result(struct sbx_connect_call *c, const ProtobufCMessage *m,
     sbx__v1__run__free_unpacked(run, NULL);
     goto out;
   }
-  rc = get_signed(d, rq->run_id, &resp.signed_);
+  rc = sbx_store_get_signed(d->store, rq->run_id, &resp.signed_);
   if (rc == 0)
     rc = sbx_store_get_result(d->store, rq->run_id, &resp.result);
   if (rc == SBX_ENOENT)

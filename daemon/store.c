@@ -1417,6 +1417,20 @@ int sbx_store_get_result(struct sbx_store *st, uint64_t run_id,
   return 0;
 }
 
+int sbx_store_get_signed(struct sbx_store *st, uint64_t run_id,
+                         Sbx__V1__SignedResult **out) {
+  ProtobufCMessage *m;
+  int rc;
+  if (out != NULL)
+    *out = NULL;
+  if (st == NULL || out == NULL)
+    return SBX_EINVAL;
+  rc = get_msg(st, DB_SIGNED, run_id, &sbx__v1__signed_result__descriptor, &m);
+  if (rc == 0)
+    *out = (Sbx__V1__SignedResult *)m;
+  return rc;
+}
+
 int sbx_store_list_runs(struct sbx_store *st,
                         int (*cb)(const Sbx__V1__Run *run, void *arg),
                         void *arg) {

@@ -121,6 +121,13 @@ int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
                          const Sbx__V1__Result *res, const void *signed_bytes,
                          size_t signed_len);
 
+/* Reads the signed result of run_id (stored by sbx_store_finish_run) into
+ * *out, freed by the caller with sbx__v1__signed_result__free_unpacked.
+ * Returns 0, SBX_ENOENT, SBX_ENOMEM or SBX_ESTORE (damaged value); *out is
+ * NULL on failure. */
+int sbx_store_get_signed(struct sbx_store *st, uint64_t run_id,
+                         Sbx__V1__SignedResult **out);
+
 /* ---- samples and series: the asynchronous queue (one thread) ---- */
 
 /* Packs s and appends it to the current batch under key run_id | s->seq
