@@ -318,13 +318,6 @@ static void h_register(struct sbx_connect_call *c, const ProtobufCMessage *m,
                      vendor_of(&who));
     goto out;
   }
-  if (rq->product != NULL && rq->product->callback_url != NULL &&
-      rq->product->callback_url[0] != '\0' &&
-      (rc = sbx_webhook_validate_url(rq->product->callback_url, &diag)) != 0) {
-    sbx_connect_fail(c, SBX_CONNECT_INVALID_ARGUMENT,
-                     "product.callbackUrl: %s", diag.msg);
-    goto out;
-  }
   rc = sbx_registry_register(d->store, d->cfg.data_dir, rq, &resp.product,
                              &diag);
   if (rc != 0) {

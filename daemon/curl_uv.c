@@ -426,6 +426,13 @@ int sbx_curl_uv_parse_url(const char *url, const char *what, const char *fix,
                  what, url, fix);
     return SBX_EINVAL;
   }
+  /* libcurl reads "http:///path" as host "path": refuse an empty
+   * authority before it can. */
+  s = url + (strncasecmp(url, "http://", 7) == 0 ? 7 : 8);
+  if (*s == '\0' || *s == '/' || *s == '?' || *s == '#') {
+    sbx_diag_set(diag, "%s \"%.200s\": no host; %s", what, url, fix);
+    return SBX_EINVAL;
+  }
   u = curl_url();
   if (u == NULL)
     return SBX_ENOMEM;

@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "adapter.h"
+#include "curl_uv.h"
 #include "digest.h"
 #include "runner.h"
 #include "spec.h"
 #include "store.h"
+#include "webhook.h"
 
 #define MAX_ID 256
 #define MAX_LIBRARY ((size_t)256 << 20)
@@ -578,31 +580,16 @@ static int write_library(const char *data_dir, const char *path,
   return 0;
 }
 
+/* An endpoint's URL: the same check as every URL the daemon hands to
+ * libcurl, and a length the store and the logs can carry. */
 static int check_url(const char *url, struct sbx_diag *diag) {
-  size_t i;
-  if (url == NULL ||
-      (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)) {
-    sbx_diag_set(diag, "product.endpoint.url: expected an http:// or "
-                       "https:// URL, e.g. http://127.0.0.1:8080");
-    return SBX_EINVAL;
-  }
-  if (url[strncmp(url, "http://", 7) == 0 ? 7 : 8] == '\0' ||
-      url[strncmp(url, "http://", 7) == 0 ? 7 : 8] == '/') {
-    sbx_diag_set(diag, "product.endpoint.url: no host after the scheme; "
-                       "write e.g. http://127.0.0.1:8080");
-    return SBX_EINVAL;
-  }
-  if (strlen(url) > 2048) {
+  if (url != NULL && strlen(url) > 2048) {
     sbx_diag_set(diag, "product.endpoint.url: longer than 2048 bytes");
     return SBX_EINVAL;
   }
-  for (i = 0; url[i] != '\0'; i++)
-    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) {
-      sbx_diag_set(diag, "product.endpoint.url: contains a space or control "
-                         "character at byte %zu; percent-encode it", i);
-      return SBX_EINVAL;
-    }
-  return 0;
+  return sbx_curl_uv_parse_url(url, "product.endpoint.url",
+                               "write it like http://127.0.0.1:8080",
+                               "percent-encode it", NULL, diag);
 }
 
 int sbx_registry_register(struct sbx_store *st, const char *data_dir,
@@ -728,11 +715,12 @@ int sbx_registry_register(struct sbx_store *st, const char *data_dir,
                        "PRODUCT_KIND_PLUGIN");
     goto out;
   }
-  if (p->callback_url != NULL && p->callback_url[0] != '\0' &&
-      (rc = check_url(p->callback_url, diag)) != 0) {
-    sbx_diag_set(diag, "product.callback_url: expected an http:// or https:// "
-                       "URL without spaces");
-    goto out;
+  if (p->callback_url != NULL && p->callback_url[0] != '\0') {
+    struct sbx_diag why = {""};
+    if ((rc = sbx_webhook_validate_url(p->callback_url, &why)) != 0) {
+      sbx_diag_set(diag, "product.callback_url: %s", why.msg);
+      goto out;
+    }
   }
 
   rc = sbx_registry_product(st, id, &old);

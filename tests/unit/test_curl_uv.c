@@ -387,6 +387,8 @@ static void test_parse_url(void) {
       {"//h/x", SBX_EINVAL, NULL, "FIX"},
       {"http:/h", SBX_EINVAL, NULL, "FIX"},
       {"http://", SBX_EINVAL, NULL, "FIX"},
+      {"http:///path", SBX_EINVAL, NULL, "FIX"},
+      {"https://?q", SBX_EINVAL, NULL, "FIX"},
       {"http://h:99999/", SBX_EINVAL, NULL, "FIX"},
       {"http://h /x", SBX_EINVAL, NULL, "BYTEFIX"},
       {" http://h/", SBX_EINVAL, NULL, "BYTEFIX"},

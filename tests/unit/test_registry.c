@@ -690,7 +690,7 @@ static void test_register_endpoint(void) {
   }
   endpoint_req(&e, "acme", "bad-url", "1", "http://127.0.0.1/a b");
   reg(&e.rq, NULL, &d);
-  CHECK(strstr(d.msg, "byte 18") != NULL);
+  CHECK(strstr(d.msg, "offset 18") != NULL);
   endpoint_req(&e, "acme", "bad-url", "1", NULL);
   CHECK_EQ_INT(reg(&e.rq, NULL, &d), SBX_EINVAL);
   {
