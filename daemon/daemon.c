@@ -31,41 +31,42 @@
 
 static struct sbx_connect_service service;
 
-void sbx_log(const char *level, const char *event, const char *fmt, ...) {
+static void vlog(const char *level, const char *event, const char *fmt,
+                 va_list ap) {
   struct timespec ts;
   struct tm tm;
   char when[32], msg[2048];
-  va_list ap;
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   fprintf(stderr, "ts=%s.%03ldZ level=%s event=%s %s\n", when,
           ts.tv_nsec / 1000000, level, event, msg);
 }
 
+void sbx_log(const char *level, const char *event, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vlog(level, event, fmt, ap);
+  va_end(ap);
+}
+
 static void log_hook(void *arg, const char *level, const char *event,
                      const char *fmt, ...) {
-  char msg[2048];
   va_list ap;
   (void)arg;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  vlog(level, event, fmt, ap);
   va_end(ap);
-  sbx_log(level, event, "%s", msg);
 }
 
 static void webhook_log(void *arg, const char *fmt, ...) {
-  char msg[2048];
   va_list ap;
   (void)arg;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  vlog("info", "webhook", fmt, ap);
   va_end(ap);
-  sbx_log("info", "webhook", "%s", msg);
 }
 
 /* ---- configuration ---- */
@@ -283,13 +284,11 @@ int sbx_daemon_init_dir(const char *data_dir, char **secret,
 static void on_api_end(const char *method, int code, unsigned status,
                        double seconds, void *arg) {
   struct sbx_daemon *d = arg;
-  char st[8];
-  snprintf(st, sizeof(st), "%u", status);
+  (void)status;
   sbx_metrics_add(d->metrics, "sbx_api_requests_total", 1, "method", method,
                   "code", sbx_connect_code_name(code), NULL);
   sbx_metrics_observe(d->metrics, "sbx_api_request_duration_seconds", seconds,
                       "method", method, NULL);
-  (void)st;
 }
 
 static void serve_metrics(struct sbx_daemon *d, struct sbx_httpd_req *r) {
