@@ -14,7 +14,7 @@
  *  - the sample queue (sbx_store_append_sample/_series, _tick, _flush),
  *    called at high rate from ONE thread (the loop thread). Records are
  *    packed into an in-memory batch that goes to the store's writer thread
- *    when it is full (4096 records or 64 KiB), when sbx_store_tick() or
+ *    when it is full (32768 records or 1 MiB), when sbx_store_tick() or
  *    sbx_store_flush() is called, or at the first append after the writer
  *    has been idle for ~100 ms. The writer commits batches in order, each
  *    inside one write transaction, so what a crash leaves is a prefix of
