@@ -281,6 +281,19 @@ static void fill_sample(Sbx__V1__Sample *s, uint64_t i, uint64_t run) {
   s->body_bytes = i * 3 + run;
 }
 
+/* Checks that run holds exactly the samples 0..n-1 of fill_sample. */
+static void expect_samples(struct sbx_store *st, uint64_t run, uint64_t n) {
+  struct walk w;
+  uint64_t got = 0;
+  CHECK_EQ_INT(sbx_store_count_samples(st, run, &got), 0);
+  CHECK_EQ_INT(got, n);
+  memset(&w, 0, sizeof(w));
+  w.run = run;
+  CHECK_EQ_INT(sbx_store_foreach_sample(st, run, check_sample, &w), 0);
+  CHECK_EQ_INT(w.n, n);
+  CHECK_EQ_INT(w.bad, 0);
+}
+
 static int stop_at_3(const Sbx__V1__Sample *s, void *arg) {
   return ++*(int *)arg == 3 ? 42 : 0;
 }
@@ -321,13 +334,7 @@ static void test_samples(void) {
          "committed after %.1f ms (%.0f/s end to end)\n",
          N, (t1 - t0) * 1e3, N / (t1 - t0), (t2 - t0) * 1e3, N / (t2 - t0));
 
-  CHECK_EQ_INT(sbx_store_count_samples(st, r1.id, &n), 0);
-  CHECK_EQ_INT(n, N);
-  memset(&w, 0, sizeof(w));
-  w.run = r1.id;
-  CHECK_EQ_INT(sbx_store_foreach_sample(st, r1.id, check_sample, &w), 0);
-  CHECK_EQ_INT(w.n, N);
-  CHECK_EQ_INT(w.bad, 0);
+  expect_samples(st, r1.id, N);
   memset(&w, 0, sizeof(w));
   CHECK_EQ_INT(sbx_store_foreach_series(st, r1.id, check_point, &w), 0);
   CHECK_EQ_INT(w.n, SECONDS);
@@ -374,10 +381,8 @@ static off_t fill_run(const char *dir, uint64_t n, int shuffled) {
   struct sbx_store *st = open_ok(dir);
   Sbx__V1__Run r;
   Sbx__V1__Sample s = SBX__V1__SAMPLE__INIT;
-  struct walk w;
   char file[160];
   struct stat sb;
-  uint64_t got = 0;
 
   new_run(st, &r, SBX__V1__RUN_STATE__RUN_STATE_MEASURING);
   for (uint64_t i = 0; i < n; i++) {
@@ -396,13 +401,7 @@ static off_t fill_run(const char *dir, uint64_t n, int shuffled) {
       CHECK_EQ_INT(sbx_store_tick(st), 0);
   }
   CHECK_EQ_INT(sbx_store_flush(st), 0);
-  CHECK_EQ_INT(sbx_store_count_samples(st, r.id, &got), 0);
-  CHECK_EQ_INT(got, n);
-  memset(&w, 0, sizeof(w));
-  w.run = r.id;
-  CHECK_EQ_INT(sbx_store_foreach_sample(st, r.id, check_sample, &w), 0);
-  CHECK_EQ_INT(w.n, n);
-  CHECK_EQ_INT(w.bad, 0);
+  expect_samples(st, r.id, n);
   CHECK_EQ_INT(sbx_store_close(st), 0);
   snprintf(file, sizeof(file), "%s/data.mdb", dir);
   CHECK(stat(file, &sb) == 0);
