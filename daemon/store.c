@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
@@ -1383,6 +1384,13 @@ out:
   return rc;
 }
 
+size_t sbx_store_callback_key(char out[SBX_STORE_CALLBACK_KEY_MAX],
+                              uint64_t run_id) {
+  int n = snprintf(out, SBX_STORE_CALLBACK_KEY_MAX, "%s%" PRIu64,
+                   SBX_STORE_CALLBACK_PREFIX, run_id);
+  return n > 0 ? (size_t)n : 0;
+}
+
 int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
                          const Sbx__V1__Result *res, const void *signed_bytes,
                          size_t signed_len) {
@@ -1423,6 +1431,17 @@ int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
   if ((mrc = mdb_put(txn, st->dbi[DB_RUNS], &key, &uv, 0)) != 0) {
     rc = mdb_fail(st, mrc, "writing a run");
     goto out;
+  }
+  if (signed_bytes != NULL && run->callback_url != NULL &&
+      run->callback_url[0] != '\0') {
+    char ck[SBX_STORE_CALLBACK_KEY_MAX];
+    MDB_val cv = {0, (void *)""};
+    key.mv_size = sbx_store_callback_key(ck, run->id);
+    key.mv_data = ck;
+    if ((mrc = mdb_put(txn, st->dbi[DB_EVENTS], &key, &cv, 0)) != 0) {
+      rc = mdb_fail(st, mrc, "recording a pending callback");
+      goto out;
+    }
   }
   mrc = mdb_txn_commit(txn);
   txn = NULL;

@@ -115,8 +115,19 @@ int sbx_store_get_result(struct sbx_store *st, uint64_t run_id,
 /* Ends a run in one transaction, so that a crash leaves either all or none
  * of it: stores res (may be NULL) under run->id, the signed result bytes
  * (may be NULL; the kv database SBX_STORE_SIGNED under the same key) and
- * run itself (its terminal state). res->run_id must equal run->id. Returns
+ * run itself (its terminal state). When signed bytes are given and the run
+ * has a callback URL, it also records a pending callback (an empty value
+ * under sbx_store_callback_key(run->id) in SBX_STORE_EVENTS), which the
+ * daemon deletes once the callback is delivered or given up, and resends
+ * at start while it is there. res->run_id must equal run->id. Returns
  * 0, SBX_EINVAL, SBX_ENOMEM or SBX_ESTORE (nothing written). */
+/* The key of run_id's pending callback in SBX_STORE_EVENTS:
+ * SBX_STORE_CALLBACK_PREFIX then the decimal run id. Returns its length. */
+#define SBX_STORE_CALLBACK_PREFIX "callback/"
+#define SBX_STORE_CALLBACK_KEY_MAX 32
+size_t sbx_store_callback_key(char out[SBX_STORE_CALLBACK_KEY_MAX],
+                              uint64_t run_id);
+
 int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
                          const Sbx__V1__Result *res, const void *signed_bytes,
                          size_t signed_len);

@@ -65,6 +65,8 @@ struct sbx_webhook {
 
   void (*log)(void *arg, const char *fmt, ...);
   void *log_arg;
+  void (*done)(void *arg, uint64_t run_id, enum sbx_webhook_outcome outcome);
+  void *done_arg;
 
   unsigned open_handles; /* cu and retry_timer until they are closed */
   int closing;
@@ -177,11 +179,25 @@ static int make_easy(struct sbx_webhook *w, struct delivery *d) {
   return 0;
 }
 
+/* Logs how d ended, tells the done hook and frees d. */
+static void end_delivery(struct sbx_webhook *w, struct delivery *d,
+                         enum sbx_webhook_outcome outcome, long status,
+                         const char *error) {
+  static const char *const names[] = {"delivered", "failed", "canceled"};
+  uint64_t run_id = d->run_id;
+  if (outcome == SBX_WEBHOOK_DELIVERED)
+    w->delivered++;
+  else
+    w->failed++;
+  log_outcome(w, d, names[outcome], status, 0, error);
+  delivery_free(d);
+  if (w->done != NULL)
+    w->done(w->done_arg, run_id, outcome);
+}
+
 static void finish_failed(struct sbx_webhook *w, struct delivery *d,
                           long status, const char *error) {
-  w->failed++;
-  log_outcome(w, d, "failed", status, 0, error);
-  delivery_free(d);
+  end_delivery(w, d, SBX_WEBHOOK_FAILED, status, error);
 }
 
 /* Starts attempts while slots are free. A delivery whose attempt cannot
@@ -305,9 +321,7 @@ static void finish_attempt(struct sbx_webhook *w, struct delivery *d,
   list_remove(&w->active, d);
 
   if (rc == CURLE_OK && status >= 200 && status <= 299) {
-    w->delivered++;
-    log_outcome(w, d, "delivered", status, 0, "");
-    delivery_free(d);
+    end_delivery(w, d, SBX_WEBHOOK_DELIVERED, status, "");
     return;
   }
   if (rc != CURLE_OK) {
@@ -560,6 +574,16 @@ void sbx_webhook_stats(const struct sbx_webhook *w,
   out->pending = w->ready.n + w->active.n + w->waiting.n;
 }
 
+void sbx_webhook_set_done(struct sbx_webhook *w,
+                          void (*done)(void *arg, uint64_t run_id,
+                                       enum sbx_webhook_outcome outcome),
+                          void *arg) {
+  if (w == NULL)
+    return;
+  w->done = done;
+  w->done_arg = arg;
+}
+
 void sbx_webhook_set_log(struct sbx_webhook *w,
                          void (*log)(void *arg, const char *fmt, ...),
                          void *arg) {
@@ -597,9 +621,7 @@ static void cancel_list(struct sbx_webhook *w, struct dlist *l) {
     list_remove(l, d);
     if (d->easy != NULL)
       sbx_curl_uv_remove(&w->cu, d->easy);
-    w->failed++;
-    log_outcome(w, d, "canceled", 0, 0, "the sender was closed");
-    delivery_free(d);
+    end_delivery(w, d, SBX_WEBHOOK_CANCELED, 0, "the sender was closed");
   }
 }
 

@@ -9,8 +9,9 @@
  * exponential backoff and jitter until max_attempts; any other answer but
  * 2xx ends the delivery at once. Delivery is at-least-once within the life
  * of one sbx_webhook (a receiver that answered slowly may see a retry of a
- * POST it already took), and nothing survives a restart: receivers should
- * key on X-Sbx-Run-Id.
+ * POST it already took); the done hook tells the caller how each delivery
+ * ended, so that it can keep unfinished ones across a restart (the daemon
+ * does). Receivers should key on X-Sbx-Run-Id.
  *
  * Each POST carries the body as given, "Content-Type: <ctype>",
  * "X-Sbx-Run-Id: <run_id>" (decimal) and "User-Agent: sandboxd/<version>".
@@ -98,6 +99,22 @@ void sbx_webhook_stats(const struct sbx_webhook *w,
 void sbx_webhook_set_log(struct sbx_webhook *w,
                          void (*log)(void *arg, const char *fmt, ...),
                          void *arg);
+
+/* How a delivery ended. */
+enum sbx_webhook_outcome {
+  SBX_WEBHOOK_DELIVERED, /* a 2xx answer */
+  SBX_WEBHOOK_FAILED,    /* given up: attempts used, or an answer not to retry */
+  SBX_WEBHOOK_CANCELED   /* dropped by sbx_webhook_close */
+};
+
+/* Sets (done non-NULL) or clears the hook called exactly once per accepted
+ * delivery, when it ends, with its run id and outcome. It is called after
+ * the log hook's line for that outcome. The hook must not call
+ * sbx_webhook_close; it may call sbx_webhook_post. */
+void sbx_webhook_set_done(struct sbx_webhook *w,
+                          void (*done)(void *arg, uint64_t run_id,
+                                       enum sbx_webhook_outcome outcome),
+                          void *arg);
 
 /* Stops the sender: in-flight attempts are aborted and queued or waiting
  * deliveries dropped, all counted as failed (and logged as canceled); posts

@@ -3,7 +3,9 @@
 # publishes a scenario directory that changed meanwhile; a plugin product
 # is uploaded and measured in the jailed host through the API; /metrics
 # counts the runs by scenario and verdict and the API calls by code; a
-# config file is read and a bad one is refused with its line.
+# config file is read and a bad one is refused with its line; a callback
+# whose receiver is down is kept across a restart and sent by the next
+# start.
 source "$(dirname "$0")/lib/common.bash"
 source "$(dirname "$0")/lib/daemon.bash"
 
@@ -121,6 +123,70 @@ grep -Eq '^sbx_webhook_deliveries_total\{outcome="delivered"\} [12]$' "$TMP/metr
   grep -q '^sbx_webhook_deliveries_total{outcome="failed"} 0$' "$TMP/metrics" ||
   fail "webhook deliveries: $(grep webhook "$TMP/metrics")"
 [ "$(curl -fsS "$DAEMON_URL/healthz")" = ok ] || fail "/healthz"
+
+# --- a callback whose receiver is down survives a restart: the run's
+# result is committed with a pending callback; the daemon stops while it
+# is still retrying; the next start sends it again; once it is delivered
+# the record is gone and a third start sends nothing.
+dead_port=$(sbx_freeport)
+expect_exit 0 sbx product register ops/late-hook@1.0 \
+  --plugin "$BLD/plugins/libroute_dijkstra.so" \
+  --callback "http://127.0.0.1:$dead_port/late"
+got=0
+sbx run start --scenario route-plan@1.0.0 --product ops/late-hook@1.0 \
+  --warmup 0s --min-duration 1s --min-cases 200 --wait --no-progress \
+  --out "$TMP/late.sbx" >"$TMP/out" 2>"$TMP/err" || got=$?
+[ "$got" = 0 ] || [ "$got" = 1 ] || fail "late-hook run exit $got: $(cat "$TMP/out" "$TMP/err")"
+late_id=$(sed -n 's/.*(client plugin, run \([0-9]*\)).*/\1/p' "$TMP/out")
+[ -n "$late_id" ] || fail "no run id in: $(cat "$TMP/out")"
+for _ in $(seq 100); do
+  grep -q "webhook run=$late_id attempt=1/.* outcome=retry" "$DAEMON_LOG" && break
+  sleep 0.1
+done
+grep -q "webhook run=$late_id attempt=1/.* outcome=retry" "$DAEMON_LOG" ||
+  fail "no failed first attempt for run $late_id: $(grep webhook "$DAEMON_LOG" | tail -3)"
+daemon_stop
+grep -q "webhook run=$late_id .*outcome=canceled" "$DAEMON_LOG" ||
+  fail "the stop did not cancel the retry: $(grep webhook "$DAEMON_LOG" | tail -3)"
+
+cat >"$TMP/hook2.py" <<'EOF'
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        with open(sys.argv[2] + ".tmp", "wb") as f:
+            f.write(body)
+        os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+EOF
+$PY "$TMP/hook2.py" "$dead_port" "$TMP/late.body" &
+HOOK2_PID=$!
+CLEANUPS+=("kill $HOOK2_PID")
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$dead_port/" && break; sleep 0.1; done
+
+daemon_start "$TMP/data" --config "$TMP/ok.conf" --scenarios "$TMP/specs"
+export SBX_SERVER=$DAEMON_URL
+for _ in $(seq 100); do [ -s "$TMP/late.body" ] && break; sleep 0.1; done
+[ -s "$TMP/late.body" ] ||
+  fail "the pending callback was not sent after the restart: $(grep webhook "$DAEMON_LOG" | tail -3)"
+cmp "$TMP/late.body" "$TMP/late.sbx" ||
+  fail "the resent callback differs from the signed result"
+grep -q "resent=1 pending callbacks" "$DAEMON_LOG" ||
+  fail "no resent line: $(grep webhook "$DAEMON_LOG" | tail -3)"
+for _ in $(seq 100); do
+  grep -q "webhook run=$late_id .*outcome=delivered" "$DAEMON_LOG" && break
+  sleep 0.1
+done
+grep -q "webhook run=$late_id .*outcome=delivered" "$DAEMON_LOG" ||
+  fail "no delivered line after the restart"
+daemon_stop
+daemon_start "$TMP/data" --config "$TMP/ok.conf" --scenarios "$TMP/specs"
+if grep -q "resent=" "$DAEMON_LOG"; then
+  fail "a delivered callback was sent again: $(grep webhook "$DAEMON_LOG")"
+fi
 
 daemon_stop
 echo "daemon_ops: ok"

@@ -463,6 +463,42 @@ static void test_trickle(void) {
   CHECK_EQ_INT(sbx_store_close(st), 0);
 }
 
+/* A finished run with a callback URL and a signed result leaves a pending
+ * callback in the same transaction; one without either does not. */
+static void test_finish_callback(void) {
+  char dir[128], key[SBX_STORE_CALLBACK_KEY_MAX];
+  struct sbx_store *st;
+  Sbx__V1__Run with, without, unsigned_run;
+  void *v = NULL;
+  size_t n = 0, klen;
+
+  path_in(dir, sizeof(dir), "callback");
+  st = open_ok(dir);
+  new_run(st, &with, SBX__V1__RUN_STATE__RUN_STATE_MEASURING);
+  new_run(st, &without, SBX__V1__RUN_STATE__RUN_STATE_MEASURING);
+  new_run(st, &unsigned_run, SBX__V1__RUN_STATE__RUN_STATE_MEASURING);
+  with.callback_url = "http://127.0.0.1:9/hook";
+  unsigned_run.callback_url = "http://127.0.0.1:9/hook";
+  with.state = without.state = unsigned_run.state =
+      SBX__V1__RUN_STATE__RUN_STATE_DONE;
+  CHECK_EQ_INT(sbx_store_finish_run(st, &with, NULL, "sig", 3), 0);
+  CHECK_EQ_INT(sbx_store_finish_run(st, &without, NULL, "sig", 3), 0);
+  CHECK_EQ_INT(sbx_store_finish_run(st, &unsigned_run, NULL, NULL, 0), 0);
+
+  klen = sbx_store_callback_key(key, with.id);
+  CHECK(klen == strlen(SBX_STORE_CALLBACK_PREFIX) + 1);
+  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n), 0);
+  CHECK_EQ_INT(n, 0);
+  free(v);
+  klen = sbx_store_callback_key(key, without.id);
+  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n),
+               SBX_ENOENT);
+  klen = sbx_store_callback_key(key, unsigned_run.id);
+  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n),
+               SBX_ENOENT);
+  CHECK_EQ_INT(sbx_store_close(st), 0);
+}
+
 static void test_results(void) {
   char dir[128];
   struct sbx_store *st;
@@ -771,6 +807,7 @@ int main(void) {
   test_samples_shuffled();
   test_trickle();
   test_results();
+  test_finish_callback();
   test_bad_paths();
   test_damaged();
   test_writer_failure();

@@ -275,7 +275,19 @@ struct env {
   char logs[MAX_LOGS][512];
   int nlogs;
   char url[128];
+  int outcome[8]; /* by run id: how its delivery ended; -1: not yet */
+  int ndone;      /* calls of the done hook */
 };
+
+static void test_done(void *arg, uint64_t run_id,
+                      enum sbx_webhook_outcome outcome) {
+  struct env *e = arg;
+  e->ndone++;
+  if (run_id < 8) { /* the tests that look at outcomes use ids 1..7 */
+    CHECK_EQ_INT(e->outcome[run_id], -1); /* once per delivery */
+    e->outcome[run_id] = (int)outcome;
+  }
+}
 
 static void on_guard(uv_timer_t *t) {
   struct env *e = t->data;
@@ -311,8 +323,12 @@ static void env_start(struct env *e, const int *script, int nscript, int dflt,
   CHECK_EQ_INT(server_start(&e->loop, &e->srv, script, nscript, dflt), 0);
   snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d/hook", e->srv.port);
   CHECK_EQ_INT(sbx_webhook_open(&e->loop, cfg, &e->w), 0);
-  if (e->w != NULL)
+  for (int i = 0; i < 8; i++)
+    e->outcome[i] = -1;
+  if (e->w != NULL) {
     sbx_webhook_set_log(e->w, test_log, e);
+    sbx_webhook_set_done(e->w, test_done, e);
+  }
 }
 
 static struct sbx_webhook_stats stats(const struct env *e) {
@@ -522,6 +538,11 @@ static void test_no_retry(void) {
                1);
   CHECK_EQ_INT(
       count_logs(&e, "run=4 attempt=2/3 outcome=delivered status=200 "), 1);
+  CHECK_EQ_INT(e.ndone, 4);
+  CHECK_EQ_INT(e.outcome[1], SBX_WEBHOOK_FAILED);
+  CHECK_EQ_INT(e.outcome[2], SBX_WEBHOOK_FAILED);
+  CHECK_EQ_INT(e.outcome[3], SBX_WEBHOOK_FAILED);
+  CHECK_EQ_INT(e.outcome[4], SBX_WEBHOOK_DELIVERED);
   env_finish(&e);
 }
 
@@ -706,6 +727,10 @@ static void test_close_pending(void) {
   CHECK_EQ_INT(count_logs(&e, "outcome=canceled"), 3);
   CHECK_EQ_INT(count_logs(&e, "run=2 attempt=1/6 outcome=canceled"), 1);
   CHECK_EQ_INT(count_logs(&e, "run=3 attempt=0/6 outcome=canceled"), 1);
+  CHECK_EQ_INT(e.ndone, 3);
+  CHECK_EQ_INT(e.outcome[1], SBX_WEBHOOK_CANCELED);
+  CHECK_EQ_INT(e.outcome[2], SBX_WEBHOOK_CANCELED);
+  CHECK_EQ_INT(e.outcome[3], SBX_WEBHOOK_CANCELED);
   CHECK_EQ_INT(sbx_webhook_post(e.w, e.url, "text/plain", "x", 1, 4, &d),
                SBX_ESTATE);
   CHECK_EQ_INT(e.closed, 0); /* cb comes from the loop */
