@@ -7,7 +7,8 @@
  * sockets opened, pipelining (order, faults in the middle of a pipeline,
  * Connection: close, HEAD, large request bodies), a refused port, close()
  * with requests in flight and from inside on_done, and the keep-alive race
- * against a small misbehaving server run on the test's own loop. Each loop
+ * against a small misbehaving server run on the test's own loop, and that
+ * slow traffic leaves the loop asleep (no busy polling). Each loop
  * must close with uv_loop_close() == 0. Also prints (never asserts) the
  * requests/s of this adapter and of the libcurl adapter over 64 connections.
  */
@@ -602,6 +603,58 @@ static void test_throughput(void) {
          fast[0], fast[1], curl[0], curl[1],
          (curl[0] + curl[1]) > 0 ? (fast[0] + fast[1]) / (curl[0] + curl[1])
                                  : 0.0);
+}
+
+/* ---- no busy polling for slow traffic ------------------------------------ */
+
+static void on_done_slow(struct sbx_adapter *a, struct sbx_request *req) {
+  struct ctx *c = a->data;
+  struct treq *t = req->engine_data;
+  record(c, req);
+  if (req->error == NONE && req->status == 200)
+    c->ok++;
+  if (c->submitted < c->total) {
+    c->submitted++;
+    t->done = 0;
+    CHECK_EQ_INT(submit(c, t), 0);
+  }
+}
+
+/* Responses 2 ms apart per connection (4 connections: ~500 us apart) are
+ * slow traffic: the adapter must sleep between them, not poll (see
+ * on_spin in http_fast.c). The loop's idle time (time blocked in
+ * epoll_wait) is then most of the run; a loop that kept polling would
+ * show almost none. A slow machine only adds idle time. */
+static void test_slow_traffic_sleeps(void) {
+  enum { IN_FLIGHT = 4, TOTAL = 200 };
+  struct ctx c;
+  struct treq pool[IN_FLIGHT];
+  uint64_t t0, busy_ns, wall_ns;
+  int i;
+
+  ctx_init(&c);
+  CHECK_EQ_INT(uv_loop_configure(&c.loop, UV_METRICS_IDLE_TIME), 0);
+  c.total = TOTAL;
+  if (open_adapter(&c, base_url, NULL, IN_FLIGHT, 5000000, 0, on_done_slow) !=
+      0) {
+    test_failures++;
+    uv_loop_close(&c.loop);
+    return;
+  }
+  t0 = uv_hrtime();
+  for (i = 0; i < IN_FLIGHT; i++) {
+    case_init(&pool[i], "/slow/2/x", 0);
+    c.submitted++;
+    CHECK_EQ_INT(submit(&c, &pool[i]), 0);
+  }
+  run_until(&c, TOTAL);
+  wall_ns = uv_hrtime() - t0;
+  busy_ns = wall_ns - uv_metrics_idle_time(&c.loop);
+  printf("slow traffic: %d responses in %.1f ms, loop busy %.1f ms (%.0f%%)\n",
+         TOTAL, wall_ns / 1e6, busy_ns / 1e6, 100.0 * busy_ns / wall_ns);
+  CHECK_EQ_INT(c.ok, TOTAL);
+  CHECK(busy_ns < wall_ns / 2);
+  close_and_drain(&c);
 }
 
 /* ---- pipelining ---------------------------------------------------------- */
@@ -1219,6 +1272,7 @@ int main(void) {
   test_reuse_after_errors();
   test_methods();
   test_many();
+  test_slow_traffic_sleeps();
   test_pipeline_order();
   test_pipeline_load();
   test_pipeline_faults();
