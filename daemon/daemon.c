@@ -187,11 +187,20 @@ static int config_set(struct sbx_daemon_config *cfg, const char *key,
     }
   } else if (strcmp(key, "plugin_ring") == 0) {
     cfg->plugin_ring = strcmp(val, "true") == 0 || strcmp(val, "1") == 0;
+  } else if (strcmp(key, "callback_private") == 0) {
+    if (strcmp(val, "allow") == 0 || strcmp(val, "refuse") == 0) {
+      cfg->callback_private = strcmp(val, "allow") == 0;
+    } else {
+      sbx_diag_set(diag, "callback_private: expected allow or refuse, got "
+                         "\"%.40s\"", val);
+      rc = SBX_EINVAL;
+    }
   } else {
     sbx_diag_set(diag,
                  "unknown setting \"%.60s\"; known: data_dir, listen, "
                  "port_file, scenarios, lanes, max_body, max_connections, "
-                 "max_per_ip, idle_timeout, header_deadline, plugin_ring",
+                 "max_per_ip, idle_timeout, header_deadline, plugin_ring, "
+                 "callback_private",
                  key);
     rc = SBX_EINVAL;
   }
@@ -606,6 +615,7 @@ int sbx_daemon_start(struct sbx_daemon *d, uv_loop_t *loop,
     goto fail;
   declare_metrics(d);
   memset(&wc, 0, sizeof(wc));
+  wc.refuse_private = !d->cfg.callback_private;
   if ((rc = sbx_webhook_open(loop, &wc, &d->webhook)) != 0) {
     sbx_diag_set(diag, "could not start the webhook sender: %s",
                  sbx_strerror(rc));

@@ -40,6 +40,7 @@ struct sbx_daemon_config {
   unsigned idle_timeout_s;
   unsigned header_deadline_s;
   int plugin_ring;         /* plugin IPC over the shared-memory ring */
+  int callback_private;    /* callbacks may reach private addresses */
 };
 
 struct sbx_daemon {
@@ -69,7 +70,7 @@ void sbx_daemon_config_init(struct sbx_daemon_config *cfg);
 /* Reads a config file of "key = value" lines (# comments; keys as the
  * long flags: data_dir, listen, port_file, scenarios (repeatable), lanes,
  * max_body, max_connections, max_per_ip, idle_timeout, header_deadline,
- * plugin_ring) into cfg. Returns 0 or SBX_EINVAL/SBX_ENOENT with
+ * plugin_ring, callback_private) into cfg. Returns 0 or SBX_EINVAL/SBX_ENOENT with
  * "FILE:LINE: ..." in diag. */
 int sbx_daemon_config_load(struct sbx_daemon_config *cfg, const char *path,
                            struct sbx_diag *diag);

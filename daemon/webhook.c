@@ -11,13 +11,16 @@
  */
 #include "webhook.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "curl_uv.h"
 
@@ -47,6 +50,7 @@ struct delivery {
   uint64_t due_ms;  /* waiting: uv_now() at which to retry */
   CURL *easy;       /* active only */
   char errbuf[CURL_ERROR_SIZE];
+  char refused[INET6_ADDRSTRLEN]; /* an address refused by refuse_private */
 };
 
 struct dlist {
@@ -80,6 +84,55 @@ static int global_ok;
 /* libcurl's global init is sbx_curl_uv_init's business. */
 static void global_init(void) {
   global_ok = sodium_init() >= 0;
+}
+
+/* ---- destinations ---------------------------------------------------------- */
+
+static int private_v4(const uint8_t a[4]) {
+  return a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||
+         (a[0] == 100 && (a[1] & 0xc0) == 64) ||
+         (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+         (a[0] == 192 && a[1] == 168);
+}
+
+/* Loopback, private, link-local, shared, multicast, reserved or
+ * unspecified: nothing a callback to the outside world should reach. */
+static int private_addr(const struct sockaddr *sa) {
+  static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  uint8_t v4[4];
+  if (sa->sa_family == AF_INET) {
+    memcpy(v4, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    return private_v4(v4);
+  }
+  if (sa->sa_family == AF_INET6) {
+    const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    static const uint8_t zero[15];
+    if (memcmp(b, mapped, 12) == 0) {
+      memcpy(v4, b + 12, 4);
+      return private_v4(v4);
+    }
+    return (memcmp(b, zero, 15) == 0 && b[15] <= 1) || /* :: and ::1 */
+           (b[0] & 0xfe) == 0xfc ||                   /* fc00::/7 */
+           (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) ||  /* fe80::/10 */
+           b[0] == 0xff;                               /* multicast */
+  }
+  return 1; /* not an IP address */
+}
+
+/* libcurl's socket opener: refuses private destinations when asked to. */
+static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
+                                 struct curl_sockaddr *a) {
+  struct delivery *d = clientp;
+  if (purpose == CURLSOCKTYPE_IPCXN && d->w->cfg.refuse_private &&
+      private_addr(&a->addr)) {
+    const void *ip = a->family == AF_INET6
+                         ? (const void *)&((struct sockaddr_in6 *)&a->addr)->sin6_addr
+                         : (const void *)&((struct sockaddr_in *)&a->addr)->sin_addr;
+    if (inet_ntop(a->family, ip, d->refused, sizeof(d->refused)) == NULL)
+      snprintf(d->refused, sizeof(d->refused), "?");
+    return CURL_SOCKET_BAD;
+  }
+  return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
 /* ---- lists --------------------------------------------------------------- */
@@ -163,6 +216,10 @@ static int make_easy(struct sbx_webhook *w, struct delivery *d) {
   rc = sbx_curl_uv_prepare(&w->cu, e, &o);
   if (rc == 0) {
     c = curl_easy_setopt(e, CURLOPT_URL, d->url);
+    if (c == CURLE_OK)
+      c = curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    if (c == CURLE_OK)
+      c = curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
     if (c == CURLE_OK)
       c = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)d->len);
     if (c == CURLE_OK)
@@ -324,7 +381,14 @@ static void finish_attempt(struct sbx_webhook *w, struct delivery *d,
     end_delivery(w, d, SBX_WEBHOOK_DELIVERED, status, "");
     return;
   }
-  if (rc != CURLE_OK) {
+  if (rc != CURLE_OK && d->refused[0] != '\0') {
+    snprintf(error, sizeof(error),
+             "%s is a private, loopback or link-local address, which "
+             "callbacks may not reach; use a public address, or allow "
+             "private ones (sandboxd: callback_private = allow)",
+             d->refused);
+    retry = 0;
+  } else if (rc != CURLE_OK) {
     snprintf(error, sizeof(error), "%s",
              d->errbuf[0] != '\0' ? d->errbuf : curl_easy_strerror(rc));
     n = strlen(error);

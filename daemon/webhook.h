@@ -18,9 +18,8 @@
  * Redirects are not followed and proxies from the environment are not used.
  * Host names are resolved by libcurl's threaded resolver (Debian's libcurl
  * has AsynchDNS); a libcurl built without it would resolve synchronously
- * and a slow DNS server would then stall the loop. The destination is not
- * restricted: the caller decides which URLs it accepts (private and
- * link-local addresses included).
+ * and a slow DNS server would then stall the loop. With refuse_private set
+ * (the daemon's default), only public addresses are connected to.
  */
 #ifndef SBX_WEBHOOK_H
 #define SBX_WEBHOOK_H
@@ -43,6 +42,12 @@ struct sbx_webhook_config {
   uint64_t timeout_ms;       /* whole attempt, connect to last byte; 10000 */
   size_t max_pending;        /* deliveries not yet finished; 1000 */
   unsigned max_in_flight;    /* attempts running at once; 8 */
+  /* Non-zero: never connect to a loopback, private, link-local, shared
+   * (100.64/10), multicast or unspecified address (IPv4, IPv6, and IPv4
+   * mapped into IPv6). Checked on the address actually connected to, so a
+   * name that resolves (or re-resolves) to such an address is refused too.
+   * A refused delivery fails at once, without retries. */
+  int refuse_private;
 };
 
 /* The totals since open. pending counts deliveries queued, in flight or

@@ -17,7 +17,13 @@ printf 'listen = 127.0.0.1:0\nlanes = zero\n' >"$TMP/bad.conf"
 expect_exit 2 sandboxd --config "$TMP/bad.conf" --data-dir "$TMP/none"
 grep -q "bad.conf:2: lanes: expected 1 to 64" "$TMP/err" ||
   fail "bad config: $(cat "$TMP/err")"
-printf '# ops test\nlanes = 1\nheader_deadline = 5\n' >"$TMP/ok.conf"
+printf 'callback_private = maybe\n' >"$TMP/bad2.conf"
+expect_exit 2 sandboxd --config "$TMP/bad2.conf" --data-dir "$TMP/none"
+grep -q "bad2.conf:1: callback_private: expected allow or refuse" "$TMP/err" ||
+  fail "bad callback_private: $(cat "$TMP/err")"
+# The receivers below listen on 127.0.0.1, which callbacks may not reach
+# by default.
+printf '# ops test\nlanes = 1\nheader_deadline = 5\ncallback_private = allow\n' >"$TMP/ok.conf"
 
 # --- scenarios from a directory we can change, then SIGHUP
 mkdir -p "$TMP/specs"

@@ -337,6 +337,17 @@ static struct sbx_webhook_stats stats(const struct env *e) {
   return st;
 }
 
+/* Checks the sender's totals and the requests the test server took. */
+static void expect_totals(const struct env *e, uint64_t delivered,
+                          uint64_t failed, uint64_t retries, int nreq) {
+  struct sbx_webhook_stats st = stats(e);
+  CHECK_EQ_INT(st.delivered, delivered);
+  CHECK_EQ_INT(st.failed, failed);
+  CHECK_EQ_INT(st.retries, retries);
+  CHECK_EQ_INT(st.pending, 0);
+  CHECK_EQ_INT(e->srv.nreq, nreq);
+}
+
 /* Runs the loop until cond(e) holds; a guard timer ends a hung test. */
 static int run_until(struct env *e, int (*cond)(struct env *)) {
   e->timed_out = 0;
@@ -491,16 +502,11 @@ static void test_retry_then_success(void) {
 
 static void test_give_up(void) {
   struct env e;
-  struct sbx_webhook_stats st;
 
   env_start(&e, NULL, 0, 502, &fast);
   CHECK_EQ_INT(post(&e, "x", 1, 5), 0);
   run_until(&e, none_pending);
-  st = stats(&e);
-  CHECK_EQ_INT(st.delivered, 0);
-  CHECK_EQ_INT(st.failed, 1);
-  CHECK_EQ_INT(st.retries, 2);
-  CHECK_EQ_INT(e.srv.nreq, 3);
+  expect_totals(&e, 0, 1, 2, 3);
   CHECK_EQ_INT(count_logs(&e, "outcome=retry"), 2);
   CHECK_EQ_INT(count_logs(&e, "attempt=3/3 outcome=failed status=502 "), 1);
   CHECK_EQ_INT(count_logs(&e, "gave up after 3 attempts: HTTP 502"), 1);
@@ -697,6 +703,56 @@ static int two_received(struct env *e) {
   return e->srv.nreq >= 2;
 }
 
+static void on_tick(uv_timer_t *t) {
+  (void)t;
+}
+
+/* refuse_private: loopback, private, link-local, shared and mapped
+ * addresses fail at once, without a retry and without a byte sent; the
+ * log says which address and how to allow it. Only refusals are tested:
+ * a test never connects anywhere but loopback. */
+static void test_refuse_private(void) {
+  static const char *const urls[] = {
+      NULL, /* the test server on 127.0.0.1 */
+      "http://10.1.2.3:9/hook",
+      "http://172.20.0.1:9/hook",
+      "http://192.168.1.1:9/hook",
+      "http://169.254.169.254/latest/meta-data",
+      "http://100.64.0.1:9/hook",
+      "http://[::1]:9/hook",
+      "http://[::ffff:192.168.0.1]:9/hook",
+  };
+  struct sbx_webhook_config cfg = fast;
+  struct env e;
+  struct sbx_diag d = {""};
+  uv_timer_t tick;
+  size_t i;
+
+  cfg.refuse_private = 1;
+  env_start(&e, NULL, 0, 200, &cfg);
+  for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++)
+    CHECK_EQ_INT(sbx_webhook_post(e.w, urls[i] ? urls[i] : e.url, "text/plain",
+                                  "x", 1, (uint64_t)i, &d),
+                 0);
+  /* No socket ever opens, so nothing but a timer wakes the loop after the
+   * deliveries end inside libcurl's timeout handling. */
+  uv_timer_init(&e.loop, &tick);
+  uv_timer_start(&tick, on_tick, 10, 10);
+  run_until(&e, none_pending);
+  uv_close((uv_handle_t *)&tick, NULL);
+  expect_totals(&e, 0, 8, 0, 0);
+  CHECK_EQ_INT(count_logs(&e, "attempt=1/3 outcome=failed"), 8);
+  CHECK_EQ_INT(count_logs(&e, "127.0.0.1 is a private, loopback or "
+                              "link-local address"),
+               1);
+  CHECK_EQ_INT(count_logs(&e, "169.254.169.254 is a private"), 1);
+  CHECK_EQ_INT(count_logs(&e, "::ffff:192.168.0.1 is a private"), 1);
+  CHECK_EQ_INT(count_logs(&e, "callback_private = allow"), 8);
+  CHECK_EQ_INT(e.outcome[0], SBX_WEBHOOK_FAILED);
+  CHECK_EQ_INT(e.outcome[7], SBX_WEBHOOK_FAILED);
+  env_finish(&e);
+}
+
 static void test_close_pending(void) {
   static const int script[] = {500, HANG};
   struct sbx_webhook_config cfg = {
@@ -819,6 +875,7 @@ int main(void) {
   test_refused();
   test_timeout();
   test_close_pending();
+  test_refuse_private();
   test_max_pending();
   test_many();
   CHECK_EQ_INT(count_fds(), fds);
