@@ -297,6 +297,24 @@ static void redact_product(const struct caller *who, Sbx__V1__Product *p) {
   }
 }
 
+/* A callback URL from a request: well formed, and not an address this
+ * daemon refuses to send callbacks to (a host name is checked when the
+ * callback goes out, on the address it resolves to). */
+static int check_callback(struct sbx_daemon *d, struct sbx_connect_call *c,
+                          const char *field, const char *url) {
+  struct sbx_diag diag = {""};
+  if (url == NULL || url[0] == '\0')
+    return 0;
+  if (sbx_webhook_validate_url(url, &diag) != 0 ||
+      (!d->cfg.callback_private &&
+       sbx_webhook_check_literal_host(url, &diag) != 0)) {
+    sbx_connect_fail(c, SBX_CONNECT_INVALID_ARGUMENT, "%s: %s", field,
+                     diag.msg);
+    return -1;
+  }
+  return 0;
+}
+
 static void h_register(struct sbx_connect_call *c, const ProtobufCMessage *m,
                        void *arg) {
   struct sbx_daemon *d = arg;
@@ -318,6 +336,10 @@ static void h_register(struct sbx_connect_call *c, const ProtobufCMessage *m,
                      vendor_of(&who));
     goto out;
   }
+  if (rq->product != NULL &&
+      check_callback(d, c, "product.callbackUrl", rq->product->callback_url) !=
+          0)
+    goto out;
   rc = sbx_registry_register(d->store, d->cfg.data_dir, rq, &resp.product,
                              &diag);
   if (rc != 0) {
@@ -534,18 +556,6 @@ static int pick_dataset(struct sbx_connect_call *c, const struct caller *who,
   return !vendor && si->has_private_dataset;
 }
 
-static int check_callback(struct sbx_connect_call *c, const char *url) {
-  struct sbx_diag diag = {""};
-  if (url == NULL || url[0] == '\0')
-    return 0;
-  if (sbx_webhook_validate_url(url, &diag) != 0) {
-    sbx_connect_fail(c, SBX_CONNECT_INVALID_ARGUMENT, "callbackUrl: %s",
-                     diag.msg);
-    return -1;
-  }
-  return 0;
-}
-
 static void h_start_run(struct sbx_connect_call *c, const ProtobufCMessage *m,
                         void *arg) {
   struct sbx_daemon *d = arg;
@@ -581,7 +591,7 @@ static void h_start_run(struct sbx_connect_call *c, const ProtobufCMessage *m,
   }
   if ((priv = pick_dataset(c, &who, si, rq->dataset)) < 0)
     goto out;
-  if (check_callback(c, rq->callback_url) != 0)
+  if (check_callback(d, c, "callbackUrl", rq->callback_url) != 0)
     goto out;
   rc = new_run(d, &who, si, p, rq->overrides, priv,
                rq->callback_url[0] ? rq->callback_url : p->callback_url,
@@ -993,7 +1003,7 @@ static void h_start_match(struct sbx_connect_call *c,
   }
   if ((priv = pick_dataset(c, &who, si, rq->dataset)) < 0)
     goto out;
-  if (check_callback(c, rq->callback_url) != 0)
+  if (check_callback(d, c, "callbackUrl", rq->callback_url) != 0)
     goto out;
   /* Same seed and case order for every product: the match's own. */
   if (rq->overrides != NULL)

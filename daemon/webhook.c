@@ -453,6 +453,46 @@ int sbx_webhook_validate_url(const char *url, struct sbx_diag *diag) {
                                diag);
 }
 
+int sbx_webhook_check_literal_host(const char *url, struct sbx_diag *diag) {
+  CURLU *u = NULL;
+  char *host = NULL;
+  struct sockaddr_storage ss;
+  size_t n;
+  int rc = 0;
+
+  memset(&ss, 0, sizeof(ss));
+  if (sbx_curl_uv_parse_url(url, "callback URL", url_fix, url_fix, &u,
+                            NULL) != 0 ||
+      curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+    goto out;
+  n = strlen(host);
+  if (n > 2 && host[0] == '[' && host[n - 1] == ']') {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    host[n - 1] = '\0';
+    s6->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+      goto out;
+  } else {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    s4->sin_family = AF_INET;
+    if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+      goto out;
+  }
+  if (private_addr((const struct sockaddr *)&ss)) {
+    sbx_diag_set(diag,
+                 "callback URL \"%.200s\": %s is a private, loopback or "
+                 "link-local address, which this sandboxd does not send "
+                 "callbacks to; use a public address or host name (its "
+                 "operator can allow private ones: callback_private = allow)",
+                 url, host[0] == '[' ? host + 1 : host);
+    rc = SBX_EINVAL;
+  }
+out:
+  curl_free(host);
+  curl_url_cleanup(u);
+  return rc;
+}
+
 static int valid_ctype(const char *ctype) {
   const char *s;
   if (ctype == NULL || *ctype == '\0')

@@ -75,6 +75,13 @@ int sbx_webhook_open(uv_loop_t *loop, const struct sbx_webhook_config *cfg,
  * or SBX_ENOMEM. */
 int sbx_webhook_validate_url(const char *url, struct sbx_diag *diag);
 
+/* For refuse_private, ahead of any delivery: returns SBX_EINVAL, with what
+ * and how to fix in diag (may be NULL), when url's host is an IP address
+ * that refuse_private refuses; 0 otherwise (host names included: they are
+ * checked on the address they resolve to when the callback goes out). url
+ * must have passed sbx_webhook_validate_url. */
+int sbx_webhook_check_literal_host(const char *url, struct sbx_diag *diag);
+
 /* Queues a POST of body[0..len) to url. url, ctype and body are copied;
  * body may be NULL when len is 0. ctype must be a non-empty header value
  * (no control characters). The first attempt starts now if fewer than

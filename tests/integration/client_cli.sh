@@ -85,11 +85,21 @@ expect_exit 0 sbx product show acme/router@1.0
 grep -Eq "^digest +sha256:$(sha256sum "$BLD/plugins/libroute_dijkstra.so" | cut -c1-64)" "$TMP/out" ||
   fail "plugin digest: $(cat "$TMP/out")"
 expect_exit 2 sbx product register acme/router@1.0 --plugin "$BLD/plugins/libroute_dijkstra.so" --header 'A: b'
+# A callback to a loopback or private address is refused up front by a
+# daemon with the default callback_private = refuse, for products and runs.
+expect_exit 2 sbx product register acme/hooked@1.0 --endpoint "$NGINX_URL" \
+  --callback "http://127.0.0.1:9/hook"
+grep -q "127.0.0.1 is a private, loopback or link-local address" "$TMP/err" ||
+  fail "private callback at registration: $(cat "$TMP/err")"
 
 printf 'not-really-secret\n' >"$TMP/secret"
 expect_exit 0 sbx product register acme/nginx@1.25 --endpoint "$NGINX_URL" \
   --header 'X-Sbx-Test: yes' --secret-file "$TMP/secret"
 expect_exit 0 sbx product register other/nginx@2.0 --endpoint "$NGINX_URL"
+expect_exit 2 sbx run start --scenario web-static --product acme/nginx@1.25 \
+  --callback "http://[fd00::1]/hook"
+grep -q "fd00::1 is a private" "$TMP/err" ||
+  fail "private callback at run start: $(cat "$TMP/err")"
 expect_exit 0 sbx product list
 grep -q "^acme/nginx@1.25 *endpoint *$NGINX_URL" "$TMP/out" || fail "product list: $(cat "$TMP/out")"
 expect_exit 0 sbx product show acme/nginx@1.25

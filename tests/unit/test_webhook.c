@@ -657,6 +657,24 @@ static void test_validation(void) {
   CHECK_EQ_INT(sbx_webhook_validate_url("http://localhost", &d), 0);
   CHECK_EQ_INT(sbx_webhook_validate_url("ftp://x", NULL), SBX_EINVAL);
 
+  /* Literal private addresses, refused before any delivery. */
+  CHECK_EQ_INT(sbx_webhook_check_literal_host("http://10.0.0.1/x", &d),
+               SBX_EINVAL);
+  CHECK(strstr(d.msg, "10.0.0.1 is a private, loopback or link-local") !=
+        NULL);
+  CHECK(strstr(d.msg, "callback_private = allow") != NULL);
+  CHECK_EQ_INT(sbx_webhook_check_literal_host("http://[::1]:8080/x", &d),
+               SBX_EINVAL);
+  CHECK(strstr(d.msg, ": ::1 is a private") != NULL);
+  CHECK_EQ_INT(
+      sbx_webhook_check_literal_host("https://169.254.169.254/latest", NULL),
+      SBX_EINVAL);
+  CHECK_EQ_INT(sbx_webhook_check_literal_host("http://8.8.8.8/x", NULL), 0);
+  CHECK_EQ_INT(sbx_webhook_check_literal_host("http://[2001:db8::1]/x", NULL),
+               0);
+  /* Names are checked on what they resolve to, when the callback goes. */
+  CHECK_EQ_INT(sbx_webhook_check_literal_host("http://localhost/x", NULL), 0);
+
   /* post() refuses bad arguments and queues nothing. */
   env_start(&e, NULL, 0, 200, NULL);
   CHECK_EQ_INT(
