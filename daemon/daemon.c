@@ -386,88 +386,45 @@ static void on_finished(const Sbx__V1__Run *run, const Sbx__V1__Result *res,
 static void on_webhook_done(void *arg, uint64_t run_id,
                             enum sbx_webhook_outcome outcome) {
   struct sbx_daemon *d = arg;
-  char key[SBX_STORE_CALLBACK_KEY_MAX];
-  size_t n;
   int rc;
   if (outcome == SBX_WEBHOOK_CANCELED)
     return;
-  n = sbx_store_callback_key(key, run_id);
-  rc = sbx_store_kv_del(d->store, SBX_STORE_EVENTS, key, n);
+  rc = sbx_store_clear_callback(d->store, run_id);
   if (rc != 0 && rc != SBX_ENOENT)
     sbx_log("warn", "webhook",
             "run=%" PRIu64 " could not clear the pending callback: %s",
             run_id, sbx_strerror(rc));
 }
 
-struct pending_list {
-  uint64_t *ids;
-  size_t n, cap;
-};
-
-static int collect_pending(const void *key, size_t klen, const void *val,
-                           size_t vlen, void *arg) {
-  struct pending_list *l = arg;
-  size_t plen = strlen(SBX_STORE_CALLBACK_PREFIX);
-  char digits[24];
-  char *end;
-  unsigned long long id;
-  (void)val;
-  (void)vlen;
-  if (klen <= plen || klen - plen >= sizeof(digits))
-    return 0;
-  memcpy(digits, (const char *)key + plen, klen - plen);
-  digits[klen - plen] = '\0';
-  errno = 0;
-  id = strtoull(digits, &end, 10);
-  if (errno != 0 || *end != '\0' || id == 0)
-    return 0;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    uint64_t *ids = realloc(l->ids, cap * sizeof(*ids));
-    if (ids == NULL)
-      return SBX_ENOMEM;
-    l->ids = ids;
-    l->cap = cap;
-  }
-  l->ids[l->n++] = id;
-  return 0;
-}
-
 /* Sends again the callbacks a previous process left pending (it stopped or
  * crashed before they were delivered or given up). */
 static void resend_pending_callbacks(struct sbx_daemon *d) {
-  struct pending_list l = {NULL, 0, 0};
-  const char *prefix = SBX_STORE_CALLBACK_PREFIX;
-  size_t i, queued = 0;
-  int rc = sbx_store_kv_foreach(d->store, SBX_STORE_EVENTS, prefix,
-                                strlen(prefix), collect_pending, &l);
+  uint64_t *ids = NULL;
+  size_t i, n = 0, queued = 0;
+  int rc = sbx_store_pending_callbacks(d->store, &ids, &n);
   if (rc != 0)
     sbx_log("warn", "webhook", "could not read the pending callbacks: %s",
             sbx_strerror(rc));
-  for (i = 0; i < l.n; i++) {
+  for (i = 0; i < n; i++) {
     Sbx__V1__Run *run = NULL;
     void *sr = NULL;
     size_t sr_len = 0;
-    uint8_t k[8];
     struct sbx_diag diag = {""};
-    int j;
-    for (j = 0; j < 8; j++)
-      k[j] = (uint8_t)(l.ids[i] >> (56 - 8 * j));
-    if (sbx_store_get_run(d->store, l.ids[i], &run) != 0 ||
+    if (sbx_store_get_run(d->store, ids[i], &run) != 0 ||
         run->callback_url == NULL || run->callback_url[0] == '\0' ||
-        sbx_store_kv_get(d->store, SBX_STORE_SIGNED, k, 8, &sr, &sr_len) != 0) {
+        sbx_store_get_signed_bytes(d->store, ids[i], &sr, &sr_len) != 0) {
       sbx_log("warn", "webhook",
               "run=%" PRIu64 " pending callback dropped: the run, its "
               "callback URL or its signed result is gone",
-              l.ids[i]);
-      on_webhook_done(d, l.ids[i], SBX_WEBHOOK_FAILED);
+              ids[i]);
+      on_webhook_done(d, ids[i], SBX_WEBHOOK_FAILED);
     } else if (sbx_webhook_post(d->webhook, run->callback_url,
                                 "application/proto", sr, sr_len, run->id,
                                 &diag) != 0) {
       sbx_log("warn", "webhook",
               "run=%" PRIu64 " pending callback not queued (kept for the "
               "next start): %s",
-              l.ids[i], diag.msg);
+              ids[i], diag.msg);
     } else {
       queued++;
     }
@@ -477,7 +434,7 @@ static void resend_pending_callbacks(struct sbx_daemon *d) {
   }
   if (queued > 0)
     sbx_log("info", "webhook", "resent=%zu pending callbacks", queued);
-  free(l.ids);
+  free(ids);
 }
 
 static void on_heartbeat(uv_timer_t *t) { sbx_api_heartbeat(t->data); }

@@ -57,6 +57,8 @@
  * polling, and the mean gap between responses under which it does. */
 #define SPIN_NS 20000u
 #define SPIN_GAP_NS 20000u
+/* A longer gap counts as this much in the mean (and starts it). */
+#define SPIN_GAP_CAP_NS (16 * (uint64_t)SPIN_GAP_NS)
 
 #define EC_NONE SBX__V1__ERROR_CLASS__ERROR_CLASS_NONE
 #define EC_REFUSED SBX__V1__ERROR_CLASS__ERROR_CLASS_REFUSED
@@ -660,8 +662,8 @@ static void on_spin(uv_idle_t *h) {
 static void spin_after_response(struct http_fast *hf, uint64_t done) {
   uint64_t gap = done - hf->last_done;
   hf->last_done = done;
-  if (gap > 16 * (uint64_t)SPIN_GAP_NS)
-    gap = 16 * (uint64_t)SPIN_GAP_NS;
+  if (gap > SPIN_GAP_CAP_NS)
+    gap = SPIN_GAP_CAP_NS;
   hf->gap_avg = hf->gap_avg - hf->gap_avg / 8 + gap / 8;
   if (hf->gap_avg < SPIN_GAP_NS && hf->in_flight > 0 && !hf->closing) {
     hf->spin_until = done + SPIN_NS;
@@ -985,19 +987,19 @@ static void finalize(struct http_fast *hf) {
   free_all(hf);
 }
 
-static void on_timer_closed(uv_handle_t *h) {
-  struct conn *c = h->data;
-  struct http_fast *hf = c->hf;
+/* One of hf's handles has closed; the last one frees hf. */
+static void handle_closed(struct http_fast *hf) {
   hf->open_handles--;
   if (hf->open_handles == 0)
     finalize(hf);
 }
 
+static void on_timer_closed(uv_handle_t *h) {
+  handle_closed(((struct conn *)h->data)->hf);
+}
+
 static void on_spin_closed(uv_handle_t *h) {
-  struct http_fast *hf = h->data;
-  hf->open_handles--;
-  if (hf->open_handles == 0)
-    finalize(hf);
+  handle_closed(h->data);
 }
 
 static void hf_close(struct sbx_adapter *a, sbx_adapter_close_cb close_cb) {
@@ -1487,7 +1489,7 @@ int sbx_http_fast_open(uv_loop_t *loop, const struct sbx_http_config *cfg,
   hf->spin.data = hf;
   uv_unref((uv_handle_t *)&hf->spin);
   hf->open_handles++;
-  hf->gap_avg = 16 * (uint64_t)SPIN_GAP_NS;
+  hf->gap_avg = SPIN_GAP_CAP_NS;
   *out = &hf->base;
   hf = NULL;
   rc = 0;

@@ -1384,11 +1384,78 @@ out:
   return rc;
 }
 
-size_t sbx_store_callback_key(char out[SBX_STORE_CALLBACK_KEY_MAX],
-                              uint64_t run_id) {
-  int n = snprintf(out, SBX_STORE_CALLBACK_KEY_MAX, "%s%" PRIu64,
-                   SBX_STORE_CALLBACK_PREFIX, run_id);
+/* A pending callback: an empty value under "callback/<run id>" in the
+ * events database. */
+#define CALLBACK_PREFIX "callback/"
+#define CALLBACK_KEY_MAX 32
+
+static size_t callback_key(char out[CALLBACK_KEY_MAX], uint64_t run_id) {
+  int n = snprintf(out, CALLBACK_KEY_MAX, CALLBACK_PREFIX "%" PRIu64, run_id);
   return n > 0 ? (size_t)n : 0;
+}
+
+struct id_list {
+  uint64_t *ids;
+  size_t n, cap;
+};
+
+static int collect_callback(const void *key, size_t klen, const void *val,
+                            size_t vlen, void *arg) {
+  struct id_list *l = arg;
+  size_t plen = strlen(CALLBACK_PREFIX);
+  char digits[24], *end;
+  unsigned long long id;
+  (void)val;
+  (void)vlen;
+  if (klen <= plen || klen - plen >= sizeof(digits))
+    return 0;
+  memcpy(digits, (const char *)key + plen, klen - plen);
+  digits[klen - plen] = '\0';
+  errno = 0;
+  id = strtoull(digits, &end, 10);
+  if (errno != 0 || *end != '\0' || id == 0)
+    return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    uint64_t *ids = realloc(l->ids, cap * sizeof(*ids));
+    if (ids == NULL)
+      return SBX_ENOMEM;
+    l->ids = ids;
+    l->cap = cap;
+  }
+  l->ids[l->n++] = id;
+  return 0;
+}
+
+int sbx_store_pending_callbacks(struct sbx_store *st, uint64_t **ids,
+                                size_t *n) {
+  struct id_list l = {NULL, 0, 0};
+  int rc;
+  if (ids == NULL || n == NULL)
+    return SBX_EINVAL;
+  rc = sbx_store_kv_foreach(st, SBX_STORE_EVENTS, CALLBACK_PREFIX,
+                            strlen(CALLBACK_PREFIX), collect_callback, &l);
+  if (rc != 0) {
+    free(l.ids);
+    l.ids = NULL;
+    l.n = 0;
+  }
+  *ids = l.ids;
+  *n = l.n;
+  return rc;
+}
+
+int sbx_store_clear_callback(struct sbx_store *st, uint64_t run_id) {
+  char key[CALLBACK_KEY_MAX];
+  size_t n = callback_key(key, run_id);
+  return sbx_store_kv_del(st, SBX_STORE_EVENTS, key, n);
+}
+
+int sbx_store_get_signed_bytes(struct sbx_store *st, uint64_t run_id,
+                               void **out, size_t *len) {
+  uint8_t k[8];
+  put_be64(k, run_id);
+  return sbx_store_kv_get(st, SBX_STORE_SIGNED, k, sizeof(k), out, len);
 }
 
 int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
@@ -1434,9 +1501,9 @@ int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
   }
   if (signed_bytes != NULL && run->callback_url != NULL &&
       run->callback_url[0] != '\0') {
-    char ck[SBX_STORE_CALLBACK_KEY_MAX];
+    char ck[CALLBACK_KEY_MAX];
     MDB_val cv = {0, (void *)""};
-    key.mv_size = sbx_store_callback_key(ck, run->id);
+    key.mv_size = callback_key(ck, run->id);
     key.mv_data = ck;
     if ((mrc = mdb_put(txn, st->dbi[DB_EVENTS], &key, &cv, 0)) != 0) {
       rc = mdb_fail(st, mrc, "recording a pending callback");

@@ -116,21 +116,29 @@ int sbx_store_get_result(struct sbx_store *st, uint64_t run_id,
  * of it: stores res (may be NULL) under run->id, the signed result bytes
  * (may be NULL; the kv database SBX_STORE_SIGNED under the same key) and
  * run itself (its terminal state). When signed bytes are given and the run
- * has a callback URL, it also records a pending callback (an empty value
- * under sbx_store_callback_key(run->id) in SBX_STORE_EVENTS), which the
- * daemon deletes once the callback is delivered or given up, and resends
- * at start while it is there. res->run_id must equal run->id. Returns
+ * has a callback URL, it also records a pending callback (see
+ * sbx_store_pending_callbacks), which the daemon clears once the callback is
+ * delivered or given up, and sends again at start while it is there. res->run_id must equal run->id. Returns
  * 0, SBX_EINVAL, SBX_ENOMEM or SBX_ESTORE (nothing written). */
-/* The key of run_id's pending callback in SBX_STORE_EVENTS:
- * SBX_STORE_CALLBACK_PREFIX then the decimal run id. Returns its length. */
-#define SBX_STORE_CALLBACK_PREFIX "callback/"
-#define SBX_STORE_CALLBACK_KEY_MAX 32
-size_t sbx_store_callback_key(char out[SBX_STORE_CALLBACK_KEY_MAX],
-                              uint64_t run_id);
-
 int sbx_store_finish_run(struct sbx_store *st, const Sbx__V1__Run *run,
                          const Sbx__V1__Result *res, const void *signed_bytes,
                          size_t signed_len);
+
+/* Lists the runs with a pending callback, in key order, into *ids
+ * (malloc'd, freed by the caller; NULL when *n is 0). Returns 0, SBX_ENOMEM
+ * or SBX_ESTORE. */
+int sbx_store_pending_callbacks(struct sbx_store *st, uint64_t **ids,
+                                size_t *n);
+
+/* Clears run_id's pending callback. Returns 0, SBX_ENOENT (none) or
+ * SBX_ESTORE. */
+int sbx_store_clear_callback(struct sbx_store *st, uint64_t run_id);
+
+/* Copies the signed result bytes of run_id, exactly as stored, into *out
+ * (malloc'd, freed by the caller) and their length into *len. Returns 0,
+ * SBX_ENOENT, SBX_ENOMEM or SBX_ESTORE; *out is NULL on failure. */
+int sbx_store_get_signed_bytes(struct sbx_store *st, uint64_t run_id,
+                               void **out, size_t *len);
 
 /* Reads the signed result of run_id (stored by sbx_store_finish_run) into
  * *out, freed by the caller with sbx__v1__signed_result__free_unpacked.

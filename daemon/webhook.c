@@ -119,6 +119,15 @@ static int private_addr(const struct sockaddr *sa) {
   return 1; /* not an IP address */
 }
 
+/* Why addr may not be a callback's destination, and how to change that. */
+static void refused_why(char *buf, size_t len, const char *addr) {
+  snprintf(buf, len,
+           "%s is a private, loopback or link-local address, which callbacks "
+           "may not reach; use a public address or host name, or allow "
+           "private ones (sandboxd: callback_private = allow)",
+           addr);
+}
+
 /* libcurl's socket opener: refuses private destinations when asked to. */
 static curl_socket_t open_socket(void *clientp, curlsocktype purpose,
                                  struct curl_sockaddr *a) {
@@ -382,11 +391,7 @@ static void finish_attempt(struct sbx_webhook *w, struct delivery *d,
     return;
   }
   if (rc != CURLE_OK && d->refused[0] != '\0') {
-    snprintf(error, sizeof(error),
-             "%s is a private, loopback or link-local address, which "
-             "callbacks may not reach; use a public address, or allow "
-             "private ones (sandboxd: callback_private = allow)",
-             d->refused);
+    refused_why(error, sizeof(error), d->refused);
     retry = 0;
   } else if (rc != CURLE_OK) {
     snprintf(error, sizeof(error), "%s",
@@ -479,12 +484,9 @@ int sbx_webhook_check_literal_host(const char *url, struct sbx_diag *diag) {
       goto out;
   }
   if (private_addr((const struct sockaddr *)&ss)) {
-    sbx_diag_set(diag,
-                 "callback URL \"%.200s\": %s is a private, loopback or "
-                 "link-local address, which this sandboxd does not send "
-                 "callbacks to; use a public address or host name (its "
-                 "operator can allow private ones: callback_private = allow)",
-                 url, host[0] == '[' ? host + 1 : host);
+    char why[400];
+    refused_why(why, sizeof(why), host[0] == '[' ? host + 1 : host);
+    sbx_diag_set(diag, "callback URL \"%.200s\": %s", url, why);
     rc = SBX_EINVAL;
   }
 out:

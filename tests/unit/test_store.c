@@ -466,11 +466,12 @@ static void test_trickle(void) {
 /* A finished run with a callback URL and a signed result leaves a pending
  * callback in the same transaction; one without either does not. */
 static void test_finish_callback(void) {
-  char dir[128], key[SBX_STORE_CALLBACK_KEY_MAX];
+  char dir[128];
   struct sbx_store *st;
   Sbx__V1__Run with, without, unsigned_run;
+  uint64_t *ids = NULL;
   void *v = NULL;
-  size_t n = 0, klen;
+  size_t n = 0;
 
   path_in(dir, sizeof(dir), "callback");
   st = open_ok(dir);
@@ -485,17 +486,24 @@ static void test_finish_callback(void) {
   CHECK_EQ_INT(sbx_store_finish_run(st, &without, NULL, "sig", 3), 0);
   CHECK_EQ_INT(sbx_store_finish_run(st, &unsigned_run, NULL, NULL, 0), 0);
 
-  klen = sbx_store_callback_key(key, with.id);
-  CHECK(klen == strlen(SBX_STORE_CALLBACK_PREFIX) + 1);
-  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n), 0);
-  CHECK_EQ_INT(n, 0);
+  /* Only the run with both a callback URL and signed bytes is pending. */
+  CHECK_EQ_INT(sbx_store_pending_callbacks(st, &ids, &n), 0);
+  CHECK_EQ_INT(n, 1);
+  if (n == 1)
+    CHECK_EQ_INT(ids[0], with.id);
+  free(ids);
+  /* The signed bytes come back exactly as stored. */
+  CHECK_EQ_INT(sbx_store_get_signed_bytes(st, with.id, &v, &n), 0);
+  CHECK(n == 3 && memcmp(v, "sig", 3) == 0);
   free(v);
-  klen = sbx_store_callback_key(key, without.id);
-  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n),
+  CHECK_EQ_INT(sbx_store_get_signed_bytes(st, unsigned_run.id, &v, &n),
                SBX_ENOENT);
-  klen = sbx_store_callback_key(key, unsigned_run.id);
-  CHECK_EQ_INT(sbx_store_kv_get(st, SBX_STORE_EVENTS, key, klen, &v, &n),
-               SBX_ENOENT);
+  /* Cleared once, then gone. */
+  CHECK_EQ_INT(sbx_store_clear_callback(st, with.id), 0);
+  CHECK_EQ_INT(sbx_store_clear_callback(st, with.id), SBX_ENOENT);
+  CHECK_EQ_INT(sbx_store_pending_callbacks(st, &ids, &n), 0);
+  CHECK_EQ_INT(n, 0);
+  free(ids);
   CHECK_EQ_INT(sbx_store_close(st), 0);
 }
 
